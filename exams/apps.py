@@ -1,4 +1,11 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_groups(sender, **kwargs) -> None:
+    from exams.roles import ensure_groups
+
+    ensure_groups()
 
 
 class ExamsConfig(AppConfig):
@@ -7,3 +14,11 @@ class ExamsConfig(AppConfig):
 
     def ready(self) -> None:
         from proctor_site import checks  # noqa: F401  (registers the project's checks)
+
+        # On the reviews app's signal, the last of ours: by then auth has created the
+        # permission rows of both exams and reviews.
+        post_migrate.connect(
+            _ensure_groups,
+            sender=self.apps.get_app_config("reviews"),
+            dispatch_uid="exams.ensure_groups",
+        )

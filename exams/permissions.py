@@ -1,0 +1,82 @@
+"""Who may see and do what. The only place access is decided (see STYLE.md).
+
+Staff access is per course: an instructor or reviewer assigned to a course, an admin of
+the course's institution, or a superuser. Students see only their own sessions. Views
+answer "forbidden" as "not found" (404), so nobody learns that another student's
+session exists.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from exams.models import Course, CourseStaff, Exam, ExamSession
+
+User = AbstractBaseUser | AnonymousUser
+
+STAFF_ROLES = frozenset({CourseStaff.Role.INSTRUCTOR, CourseStaff.Role.REVIEWER})
+
+
+def _course_filter(user: User, roles: frozenset[str], prefix: str = "") -> Q:
+    return Q(**{f"{prefix}staff__user": user, f"{prefix}staff__role__in": roles}) | Q(
+        **{f"{prefix}institution__members__user": user}
+    )
+
+
+def courses_for_staff(user: User, *, roles: frozenset[str] = STAFF_ROLES) -> QuerySet[Course]:
+    """Courses the user works on in one of ``roles`` (institution admins: all of theirs)."""
+    if not user.is_authenticated or not user.is_active:
+        return Course.objects.none()
+    if user.is_superuser:
+        return Course.objects.all()
+    return Course.objects.filter(_course_filter(user, roles)).distinct()
+
+
+def is_course_staff(user: User, course: Course, *, roles: frozenset[str] = STAFF_ROLES) -> bool:
+    return courses_for_staff(user, roles=roles).filter(pk=course.pk).exists()
+
+
+def can_review_course(user: User, course: Course) -> bool:
+    return is_course_staff(user, course, roles=frozenset({CourseStaff.Role.REVIEWER}))
+
+
+def can_manage_course(user: User, course: Course) -> bool:
+    """Instructors and institution admins change exams and enrolments."""
+    return is_course_staff(user, course, roles=frozenset({CourseStaff.Role.INSTRUCTOR}))
+
+
+def is_institution_admin(user: User) -> bool:
+    return user.is_authenticated and (
+        user.is_superuser or user.institution_memberships.exists()
+    )
+
+
+def scope_courses(queryset: QuerySet, user: User, *, path: str = "") -> QuerySet:
+    """Narrow any queryset whose rows belong to a course (``path`` leads to the course)."""
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return queryset
+    lookup = f"{path}__in" if path else "pk__in"
+    return queryset.filter(**{lookup: courses_for_staff(user).values("pk")})
+
+
+def scope_exams(queryset: QuerySet[Exam], user: User) -> QuerySet[Exam]:
+    return scope_courses(queryset, user, path="course")
+
+
+def scope_sessions(queryset: QuerySet[ExamSession], user: User) -> QuerySet[ExamSession]:
+    """Sessions the user may see: their own, and those of courses they staff."""
+    if not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    if user.is_superuser:
+        return queryset
+    staff_courses = courses_for_staff(user).values("pk")
+    return queryset.filter(Q(student=user) | Q(exam__course__in=staff_courses))
+
+
+def can_view_session(user: User, session: ExamSession) -> bool:
+    return scope_sessions(ExamSession.objects.filter(pk=session.pk), user).exists()
+
+
+def is_session_owner(user: User, session: ExamSession) -> bool:
+    return user.is_authenticated and session.student_id == user.pk

@@ -1,0 +1,174 @@
+"""Incidents, their anonymized evidence, reviewers' decisions and the audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from exams.models import Course, ExamSession
+
+
+class Incident(models.Model):
+    """Something a check flagged during a session, for a reviewer to confirm or dismiss.
+
+    Only what must be queried is plain (kind, times, severity, score, status); the details
+    a reviewer reads go in ``payload``, which holds ciphertext once encryption is on.
+    """
+
+    class Kind(models.TextChoices):
+        NO_FACE = "no_face", "No face in view"
+        MULTIPLE_FACES = "multiple_faces", "More than one face"
+        LOOKING_AWAY = "looking_away", "Looking away"
+        CAMERA_BLOCKED = "camera_blocked", "Camera blocked or dark"
+        CAMERA_FROZEN = "camera_frozen", "Camera frozen"
+        SPEECH = "speech", "Speech"
+        TAB_HIDDEN = "tab_hidden", "Left the exam tab"
+        WINDOW_BLUR = "window_blur", "Left the exam window"
+        FULLSCREEN_EXIT = "fullscreen_exit", "Left full screen"
+        COPY_PASTE = "copy_paste", "Copy, cut or paste"
+        CONTEXT_MENU = "context_menu", "Opened the context menu"
+        PAGE_RELOAD = "page_reload", "Reloaded the page"
+        CAMERA_ENDED = "camera_ended", "Camera stopped"
+
+    class Severity(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        CONFIRMED = "confirmed", "Confirmed"
+        DISMISSED = "dismissed", "Dismissed"
+
+    session = models.ForeignKey(ExamSession, on_delete=models.CASCADE, related_name="incidents")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.LOW)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Empty while still open.")
+    score = models.FloatField(default=0.0, help_text="The check's confidence, 0 to 1.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    payload = models.BinaryField(
+        default=bytes, blank=True, help_text="Details for reviewers (encrypted at rest)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session", "started_at"]
+        indexes = [
+            models.Index(fields=["session", "started_at"], name="incident_session_time"),
+            models.Index(fields=["status", "kind"], name="incident_status_kind"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                name="incident_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__gte=0.0, score__lte=1.0), name="incident_score_0_to_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.started_at:%H:%M:%S}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+
+class Evidence(models.Model):
+    """An anonymized image that backs an incident; faces were removed before storage."""
+
+    session = models.ForeignKey(ExamSession, on_delete=models.CASCADE, related_name="evidence")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="evidence"
+    )
+    seq = models.PositiveIntegerField(help_text="The frame's sequence number in the session.")
+    captured_at = models.DateTimeField()
+    image = models.FileField(upload_to="evidence/%Y/%m/%d/", max_length=255)
+    content_type = models.CharField(max_length=64, default="image/jpeg")
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "evidence"
+        ordering = ["session", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "seq"], name="uniq_evidence_frame")
+        ]
+
+    def __str__(self) -> str:
+        return f"Frame {self.seq} of {self.session_id}"
+
+
+class ReviewDecision(models.Model):
+    """A reviewer's decision: confirm/dismiss one incident, or close the whole review."""
+
+    class Decision(models.TextChoices):
+        CONFIRM = "confirm", "Confirm incident"
+        DISMISS = "dismiss", "Dismiss incident"
+        CLOSE_CLEAR = "close_clear", "Close review: no violation"
+        CLOSE_VIOLATION = "close_violation", "Close review: violation"
+
+    session = models.ForeignKey(ExamSession, on_delete=models.CASCADE, related_name="decisions")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="decisions"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions"
+    )
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(decision__in=["confirm", "dismiss"], incident__isnull=False)
+                    | Q(decision__in=["close_clear", "close_violation"], incident__isnull=True)
+                ),
+                name="decision_matches_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.reviewer}"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, to which record, and why. Written by services; never edited."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    action = models.CharField(max_length=64, db_index=True)
+    course = models.ForeignKey(
+        Course, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
+    session = models.ForeignKey(
+        ExamSession,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    target = models.CharField(max_length=200, blank=True, help_text="e.g. incident:42")
+    reason = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor or 'system'}"

@@ -1,0 +1,90 @@
+"""The fixed cast of every test: two students, a course's staff, an outsider (hc/test.py).
+
+``course`` has one open exam; ``student`` and ``other_student`` are enrolled in it;
+``reviewer`` and ``instructor`` staff it; ``outsider`` is staff of another institution's
+course; ``institution_admin`` administers the course's institution.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from exams import roles
+from exams.models import CourseStaff
+from tests import factories as f
+
+
+def _in_group(user, name):
+    roles.ensure_groups()
+    user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+@pytest.fixture
+def institution(db):
+    return f.InstitutionFactory(name="Demo University", slug="demo")
+
+
+@pytest.fixture
+def course(institution):
+    return f.CourseFactory(institution=institution, code="BIO101", title="Biology")
+
+
+@pytest.fixture
+def exam(course):
+    return f.ExamFactory(course=course, title="Midterm")
+
+
+@pytest.fixture
+def student(course):
+    user = _in_group(f.UserFactory(username="alice"), roles.STUDENTS)
+    f.EnrollmentFactory(course=course, student=user)
+    return user
+
+
+@pytest.fixture
+def other_student(course):
+    user = _in_group(f.UserFactory(username="bob"), roles.STUDENTS)
+    f.EnrollmentFactory(course=course, student=user)
+    return user
+
+
+@pytest.fixture
+def reviewer(course):
+    user = _in_group(f.UserFactory(username="rita", is_staff=True), roles.REVIEWERS)
+    f.CourseStaffFactory(course=course, user=user, role=CourseStaff.Role.REVIEWER)
+    return user
+
+
+@pytest.fixture
+def instructor(course):
+    user = _in_group(f.UserFactory(username="ivan", is_staff=True), roles.INSTRUCTORS)
+    f.CourseStaffFactory(course=course, user=user, role=CourseStaff.Role.INSTRUCTOR)
+    return user
+
+
+@pytest.fixture
+def institution_admin(institution):
+    user = _in_group(f.UserFactory(username="ines", is_staff=True), roles.INSTITUTION_ADMINS)
+    f.InstitutionMembershipFactory(institution=institution, user=user)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    """Staff of a course at another institution: must see nothing of ``course``."""
+    user = _in_group(f.UserFactory(username="oscar", is_staff=True), roles.REVIEWERS)
+    f.CourseStaffFactory(user=user, role=CourseStaff.Role.REVIEWER)
+    return user
+
+
+@pytest.fixture
+def session(exam, student):
+    return f.ExamSessionFactory(exam=exam, student=student)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The cast logs in a lot; a slow hasher would dominate the suite's run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
