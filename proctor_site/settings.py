@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "exams",
     "monitoring",
     "reviews",
@@ -173,12 +174,24 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # One error body for every API failure (exams/api/exceptions.py, docs/api.md).
+    "EXCEPTION_HANDLER": "exams.api.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"api": env_str("API_THROTTLE_RATE", "600/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Proctor API",
+    "DESCRIPTION": "The LMS API of Proctor. Authentication, scopes, errors and webhooks: "
+    "docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc are served from the drf-spectacular-sidecar wheel: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"CheckEnum": "exams.models.Check"},
 }
+# Webhooks to LMSs (exams/api/tasks.py): seconds to wait for the receiver per attempt.
+PROCTOR_WEBHOOK_TIMEOUT_S = env_int("PROCTOR_WEBHOOK_TIMEOUT_S", 10, minimum=1)
 
 LOGGING = {
     "version": 1,
