@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from exams import selectors
 from exams.errors import ExamError, ExamNotOpen, IllegalTransition, NotEnrolled
 from exams.models import Enrollment, Exam, ExamSession
 from reviews.services import audit_record
@@ -153,11 +154,7 @@ def session_start(
                 f"{exam.title} closed at {exam.closes_at:%Y-%m-%d %H:%M} UTC "
                 "(or has not opened yet); it can no longer be started."
             )
-        extra_min = (
-            Enrollment.objects.filter(course_id=exam.course_id, student_id=session.student_id)
-            .values_list("extra_time_min", flat=True)
-            .first()
-        ) or 0
+        extra_min = selectors.extra_time_for(session=session)
         deadline = now + timedelta(minutes=exam.duration_min + extra_min)
         with transaction.atomic():
             return _transition(
