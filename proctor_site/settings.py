@@ -184,6 +184,9 @@ SPECTACULAR_SETTINGS = {
     "docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request components, so required strings say minLength 1 and read-only
+    # fields are absent from what a client sends.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI and Redoc are served from the drf-spectacular-sidecar wheel: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

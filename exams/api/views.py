@@ -13,6 +13,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -56,6 +58,40 @@ class ApiThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
+class StrictLimitOffsetPagination(LimitOffsetPagination):
+    """``limit`` (1 to 500) and ``offset`` (0 to 10⁹); anything else is a 400, not ignored."""
+
+    max_limit = 500
+    max_offset = 10**9
+
+    def _parse(self, request: Request, name: str, minimum: int, maximum: int) -> None:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value <= maximum:
+            raise ValidationError(
+                {name: f"Must be a whole number from {minimum} to {maximum}; got {raw!r}."}
+            )
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        self._parse(request, self.limit_query_param, 1, self.max_limit)
+        self._parse(request, self.offset_query_param, 0, self.max_offset)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.limit_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_limit)
+            else:
+                parameter["schema"].update(minimum=0, maximum=self.max_offset)
+        return parameters
+
+
 class ApiViewSet(viewsets.GenericViewSet):
     # Session auth enforces CSRF on unsafe methods; key auth needs no CSRF (no cookies).
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
@@ -63,6 +99,11 @@ class ApiViewSet(viewsets.GenericViewSet):
     throttle_classes = [ApiThrottle]
     filter_serializer_class: type[BaseSerializer] | None = None
     schema = ProctorAutoSchema()
+    parser_classes = [JSONParser]
+    pagination_class = StrictLimitOffsetPagination
+    # Accept any path segment so that a malformed id reaches the view and gets the API's
+    # JSON 404, not Django's HTML one.
+    lookup_value_regex = "[^/]+"
 
     @property
     def caller(self) -> dict[str, Any]:
@@ -75,7 +116,9 @@ class ApiViewSet(viewsets.GenericViewSet):
     def filters(self) -> dict[str, Any]:
         if self.filter_serializer_class is None or self.action != "list":
             return {}
-        params = self.filter_serializer_class(data=self.request.query_params)
+        # A plain dict, not the QueryDict: with HTML-form rules an empty value would
+        # silently mean "no filter" instead of being refused.
+        params = self.filter_serializer_class(data=self.request.query_params.dict())
         params.is_valid(raise_exception=True)
         return dict(params.validated_data)
 
@@ -204,7 +247,6 @@ class ExamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
 class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = serializers.SessionSerializer
     filter_serializer_class = serializers.SessionFilterSerializer
-    lookup_value_regex = "[0-9a-f-]{36}"
 
     def get_queryset(self):  # noqa: ANN201
         return selectors.session_list(**self.caller, filters=self.filters())
