@@ -154,5 +154,6 @@ class ExamSessionAdmin(CourseScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-# API keys and webhooks (exams/api/admin.py) register themselves on import.
+# API keys, webhooks and LTI registrations register themselves on import.
 from exams.api import admin as api_admin  # noqa: E402, F401
+from exams.lti import admin as lti_admin  # noqa: E402, F401

@@ -104,6 +104,14 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache: shared through Redis when there is one, so that API throttling and LTI's
+# login → launch state (exams/lti/) work across processes; per-process memory otherwise.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Celery: at-least-once delivery with idempotent tasks (see monitoring/tasks.py).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -195,6 +203,11 @@ SPECTACULAR_SETTINGS = {
 }
 # Webhooks to LMSs (exams/api/tasks.py): seconds to wait for the receiver per attempt.
 PROCTOR_WEBHOOK_TIMEOUT_S = env_int("PROCTOR_WEBHOOK_TIMEOUT_S", 10, minimum=1)
+# LTI 1.3 (exams/lti/, docs/lti.md): timeout of calls to the LMS (its JWKS), how long a
+# launch may be resumed for deep linking, and the cache that holds login → launch state.
+LTI_HTTP_TIMEOUT_S = env_int("LTI_HTTP_TIMEOUT_S", 10, minimum=1)
+LTI_LAUNCH_LIFETIME_S = env_int("LTI_LAUNCH_LIFETIME_S", 3600, minimum=60)
+LTI_CACHE_ALIAS = "default"
 
 LOGGING = {
     "version": 1,

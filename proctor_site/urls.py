@@ -19,4 +19,5 @@ urlpatterns = [
     path("exams/", include("exams.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("exams.api.urls")),
+    path("lti/", include("exams.lti.urls")),
 ]
