@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -19,6 +20,8 @@ from exams.models import ApiKey, WebhookDelivery, WebhookEndpoint
 
 class InstitutionScopedAdmin(admin.ModelAdmin):
     """Only superusers and the institution's admins see or touch these rows."""
+
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)
@@ -77,6 +80,7 @@ class ApiKeyAdmin(InstitutionScopedAdmin):
             created_by=request.user,
         )
         obj.pk = key.pk
+        obj.refresh_from_db()
         messages.warning(
             request,
             f"The new API key is {raw_key} — copy it now: it is stored hashed and cannot "
