@@ -20,6 +20,9 @@ with a second person behind) whose boxes follow from the paste, and writes:
   boxes of every frame; the speed benchmark and the deface comparison run on it.
 """
 
+# The subprocesses below run fixed commands (pip, apt-get, dpkg-deb, tar) on pinned names.
+# ruff: noqa: S603, S607
+
 from __future__ import annotations
 
 import hashlib

@@ -172,6 +172,24 @@ def encode_jpeg(image_bgr: BgrImage, *, quality: int = 80) -> bytes:
     return encoded.tobytes()
 
 
+def encode_image(image_bgr: BgrImage, image_format: ImageFormat, *, quality: int = 90) -> bytes:
+    """Encode pixels as JPEG, PNG or WebP, with no metadata (OpenCV writes none)."""
+    if image_format == "jpeg":
+        return encode_jpeg(image_bgr, quality=quality)
+    extension, params = (
+        (".png", [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if image_format == "png"
+        else (".webp", [cv2.IMWRITE_WEBP_QUALITY, quality])
+    )
+    ok, encoded = cv2.imencode(extension, image_bgr, params)
+    if not ok:
+        raise CorruptImage(
+            f"Could not encode a {image_bgr.shape} {image_bgr.dtype} array as "
+            f"{image_format}; pass a BGR uint8 image."
+        )
+    return encoded.tobytes()
+
+
 def strip_metadata(data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:
     """Decode (upright) and re-encode as JPEG: the output holds pixels only."""
     return encode_jpeg(decode_image(data, limits=limits))
