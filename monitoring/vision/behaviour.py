@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from monitoring.vision.detect import Face
-from monitoring.vision.gaze import Gaze, GazeEstimator
-from monitoring.vision.landmarks import FaceLandmarker
+from monitoring.vision.gaze import Gaze, GazeEstimator, shared_gaze_estimator
+from monitoring.vision.landmarks import FaceLandmarker, shared_landmarker
 from monitoring.vision.pose import HeadPose, estimate_head_pose
 from monitoring.vision.rules import LOOKING_AWAY, FrameObservation, RulePolicy, frame_stats
 
@@ -37,19 +37,22 @@ def primary_face(faces: Sequence[Face], *, min_score: float = 0.0) -> Face | Non
 
 
 class BehaviourAnalyzer:
-    """Per-session frame analysis; share the (per-process) landmarker and gaze estimator."""
+    """Per-session frame analysis (one per exam session or video; not thread-safe).
+
+    The landmarker and gaze estimator default to the process-wide shared instances.
+    """
 
     def __init__(
         self,
         policy: RulePolicy,
         *,
-        landmarker: FaceLandmarker,
-        gaze_estimator: GazeEstimator | None,
+        landmarker: FaceLandmarker | None = None,
+        gaze_estimator: GazeEstimator | None = None,
         pose_interval_s: float = 0.0,
     ) -> None:
         self.policy = policy
-        self._landmarker = landmarker
-        self._gaze_estimator = gaze_estimator
+        self._landmarker = landmarker or shared_landmarker()
+        self._gaze_estimator = gaze_estimator or shared_gaze_estimator()
         self.pose_interval_s = pose_interval_s
         self._last_measured_at: float | None = None
         self._last: tuple[Face, HeadPose | None, Gaze | None] | None = None
@@ -109,9 +112,7 @@ class BehaviourAnalyzer:
         if pose is None:
             # A mesh the canonical face cannot explain is not worth reading irises from.
             return None, None
-        gaze = None
-        if self._gaze_estimator is not None:
-            gaze = self._gaze_estimator.estimate(image_bgr, landmarks)
+        gaze = self._gaze_estimator.estimate(image_bgr, landmarks)
         return pose, gaze
 
 
