@@ -185,6 +185,26 @@ def session_terminate(
             )
 
 
+def session_expire_if_overdue(
+    *, session: ExamSession, now: datetime | None = None
+) -> ExamSession:
+    """Expire this session now if its working time has run out; otherwise leave it.
+
+    Pages call it so a student who comes back late sees the truth at once, without
+    waiting for the periodic task.
+    """
+    now = now or timezone.now()
+    if session.state == State.IN_PROGRESS and session.deadline_at and session.deadline_at <= now:
+        with contextlib.suppress(IllegalTransition), transaction.atomic():
+            # IllegalTransition: it was submitted or expired in the meantime.
+            _transition(
+                session=session, name="expire", actor=None, ended_at=now,
+                end_reason="The working time ran out.",
+            )
+        session.refresh_from_db()
+    return session
+
+
 def session_expire_overdue(*, now: datetime | None = None) -> int:
     """Expire running sessions past their deadline and unstarted ones of closed exams.
 

@@ -129,6 +129,7 @@ def session_detail(request: HttpRequest, session_id: UUID) -> HttpResponse:
         except ExamError as exc:
             messages.error(request, str(exc))
         return redirect(_page_for(session))
+    session = services.session_expire_if_overdue(session=session)
     if session.state not in (State.CAMERA_CHECKED, State.IN_PROGRESS):
         return redirect(_page_for(session))
     remaining = session.remaining()

@@ -155,3 +155,19 @@ def test_readyz_on_the_embedded_default_reports_each_component(client, db):
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["channel_layer"] == "ok"
     assert body["checks"]["broker"].startswith("ok")
+
+
+def test_coming_back_after_the_deadline_expires_the_session(student_client, session, student):
+    from exams import services
+
+    services.session_consent(session=session, actor=student)
+    services.session_camera_check(session=session, actor=student)
+    services.session_start(session=session, actor=student)
+    ExamSession.objects.filter(pk=session.pk).update(
+        deadline_at=timezone.now() - timedelta(seconds=1)
+    )
+    response = student_client.get(reverse("exams:session", args=[session.pk]))
+    assert response.url == reverse("exams:finished", args=[session.pk])
+    session.refresh_from_db()
+    assert session.state == State.EXPIRED
+    assert "working time ran out" in student_client.get(response.url).content.decode()
