@@ -161,6 +161,17 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process():
+    # With REDIS_URL set (integration runs) tasks would go to a worker; run them here.
+    from proctor_site.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
     handler = type("Receiver", (_Receiver,), {"received": [], "status": 200})

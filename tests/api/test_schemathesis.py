@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
@@ -32,10 +32,12 @@ schema = schemathesis.openapi.from_wsgi(
 
 @pytest.fixture(autouse=True)
 def _keep_test_transaction(db):
-    # Django's test client does the same: closing "old" connections at the end of a
-    # request would close the test's own transaction.
+    # Django's test client does the same: closing "old" connections around a request
+    # would close the test's own transaction (on PostgreSQL; in-memory SQLite ignores it).
+    request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     yield
+    request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 
 
