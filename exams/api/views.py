@@ -50,7 +50,7 @@ class ApiThrottle(SimpleRateThrottle):
     def get_cache_key(self, request: Request, view: Any) -> str:
         key = _api_key(request)
         if key is not None:
-            ident = f"key-{key.pk}"
+            ident = f"key-{key.prefix}"
         elif request.user.is_authenticated:
             ident = f"user-{request.user.pk}"
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from exams.api.services import api_key_create, api_key_revoke
@@ -53,6 +54,14 @@ def sibling(institution):
 def foreign(db):
     other = f.InstitutionFactory(name="Elsewhere College", slug="elsewhere")
     return _world(f.CourseFactory(institution=other, code="BIO101"), "fay")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts():
+    # Rate-limit counters live in the cache; one test's calls must not throttle the next.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def _key(institution, scopes):
