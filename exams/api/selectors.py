@@ -51,6 +51,9 @@ def session_list(
         .order_by("-created_at", "-pk")
         .values("decision")[:1]
     )
+    external_id = Enrollment.objects.filter(
+        course_id=OuterRef("exam__course_id"), student_id=OuterRef("student_id")
+    ).values("external_id")[:1]
     qs = ExamSession.objects.filter(exam__course__in=_visible_course_ids(user, api_key))
     if "course" in filters:
         qs = qs.filter(exam__course_id=filters["course"])
@@ -60,7 +63,7 @@ def session_list(
         qs = qs.filter(state=filters["state"])
     return (
         qs.select_related("exam", "student")
-        .annotate(review_outcome=Subquery(outcome))
+        .annotate(review_outcome=Subquery(outcome), student_external_id=Subquery(external_id))
         .order_by("-created_at", "pk")
     )
 

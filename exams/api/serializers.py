@@ -170,6 +170,10 @@ class EnrollmentSyncResultSerializer(serializers.Serializer):
 class SessionSerializer(serializers.ModelSerializer):
     course = serializers.IntegerField(source="exam.course_id", read_only=True)
     student = serializers.CharField(source="student.username", read_only=True)
+    student_external_id = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="The LMS's id of the student (from the enrolment), if known.",
+    )
     review_outcome = serializers.ChoiceField(
         choices=[ReviewDecision.Decision.CLOSE_CLEAR, ReviewDecision.Decision.CLOSE_VIOLATION],
         read_only=True,
@@ -180,7 +184,8 @@ class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExamSession
         fields = [
-            "id", "exam", "course", "student", "state", "created_at", "started_at",
+            "id", "exam", "course", "student", "student_external_id", "state", "created_at",
+            "started_at",
             "deadline_at", "ended_at", "end_reason", "review_outcome",
         ]
         read_only_fields = fields

@@ -34,6 +34,7 @@ from exams.models import (
     Exam,
     ExamSession,
     Institution,
+    LtiIdentity,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -202,29 +203,52 @@ def enrollment_sync(
 ) -> EnrollmentSyncResult:
     """Make the course's enrolments match the LMS's list exactly; idempotent.
 
-    Each row names a student by ``username`` (created when unknown, without a usable
-    password: students sign in through the LMS) with ``external_id``, ``email``,
-    ``extra_time_min`` and ``disabled_checks``. Students missing from the list are
-    unenrolled. Raises EnrollmentSyncConflict when a row names a staff account: staff are
-    assigned through the admin, and an LMS must not turn one into a student.
+    Each row names a student by ``username``, with ``external_id`` (the LMS's user id),
+    ``email``, ``extra_time_min`` and ``disabled_checks``. A row is matched to an account
+    by username, else to the account an LTI launch of this institution created for the
+    same LMS user id (so API and LTI agree on who a student is), else a new account is
+    made without a usable password (students sign in through the LMS). Students missing
+    from the list are unenrolled.
+
+    Raises EnrollmentSyncConflict when a row names a staff account (staff are assigned
+    in the admin; an LMS must not turn one into a student) or two rows name one account.
     """
     User = get_user_model()
-    usernames = [row["username"] for row in rows]
     with transaction.atomic():
-        existing_users = {u.username: u for u in User.objects.filter(username__in=usernames)}
-        staff = sorted(n for n, u in existing_users.items() if u.is_staff or u.is_superuser)
+        by_username = {
+            u.username: u
+            for u in User.objects.filter(username__in=[row["username"] for row in rows])
+        }
+        by_lti_subject = {
+            identity.subject: identity.user
+            for identity in LtiIdentity.objects.filter(
+                registration__institution_id=course.institution_id,
+                subject__in=[row["external_id"] for row in rows if row.get("external_id")],
+            ).select_related("user")
+        }
+        resolved = [
+            (row, by_username.get(row["username"]) or by_lti_subject.get(row.get("external_id")))
+            for row in rows
+        ]
+        staff = sorted(
+            row["username"] for row, user in resolved
+            if user is not None and (user.is_staff or user.is_superuser)
+        )
         if staff:
             raise EnrollmentSyncConflict(
                 f"Staff accounts cannot be enrolled through the API: {', '.join(staff)}. "
                 "Remove them from the list; staff are assigned in the admin."
             )
-        enrollments = {
-            e.student.username: e
-            for e in Enrollment.objects.filter(course=course).select_related("student")
-        }
+        seen: dict[int, str] = {}
+        for row, user in resolved:
+            if user is not None and seen.setdefault(user.pk, row["username"]) != row["username"]:
+                raise EnrollmentSyncConflict(
+                    f"Rows {seen[user.pk]!r} and {row['username']!r} are the same student "
+                    "(one by username, one by external_id); send each student once."
+                )
+        enrollments = {e.student_id: e for e in Enrollment.objects.filter(course=course)}
         created = updated = unchanged = 0
-        for row in rows:
-            user = existing_users.get(row["username"])
+        for row, user in resolved:
             if user is None:
                 user = User(username=row["username"], email=row.get("email", ""))
                 user.set_unusable_password()
@@ -234,7 +258,7 @@ def enrollment_sync(
                 "extra_time_min": row.get("extra_time_min", 0),
                 "disabled_checks": sorted(row.get("disabled_checks", [])),
             }
-            enrollment = enrollments.pop(row["username"], None)
+            enrollment = enrollments.pop(user.pk, None)
             if enrollment is None:
                 Enrollment.objects.create(course=course, student=user, **wanted)
                 created += 1

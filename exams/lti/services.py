@@ -79,8 +79,10 @@ def lti_launch_provision(
 ) -> LtiLaunchResult:
     """Find or create the user, course and role that a validated launch describes.
 
-    Users are matched only by the platform's ``sub`` through LtiIdentity, never by
-    e-mail or username, so an LMS cannot take over an existing local account. Raises
+    Users are matched by the platform's ``sub`` through LtiIdentity, or on first launch
+    to the non-staff account the institution's enrolment sync created with that ``sub``
+    as external_id; never by e-mail or username, so an LMS cannot take over an existing
+    local account. Raises
     LtiExamNotFound when the link names an exam that is not in the launch's course.
     """
     User = get_user_model()
@@ -99,10 +101,28 @@ def lti_launch_provision(
             .first()
         )
         if identity is None:
-            digest = hashlib.sha256(f"{registration.pk}:{subject}".encode()).hexdigest()[:20]
-            user = User(username=f"lti-{digest}")
-            user.set_unusable_password()
-            user.save()
+            # The institution's enrolment sync (REST API) may already have made the
+            # account, with the LMS's user id as external_id: use it, so that API and LTI
+            # agree on who the student is. Never a staff account, never one already
+            # linked to another LMS identity.
+            synced = (
+                Enrollment.objects.filter(
+                    course__institution_id=registration.institution_id,
+                    external_id=subject,
+                    student__is_staff=False,
+                    student__is_superuser=False,
+                    student__lti_identities__isnull=True,
+                )
+                .select_related("student")
+                .first()
+            )
+            if synced is not None:
+                user = synced.student
+            else:
+                digest = hashlib.sha256(f"{registration.pk}:{subject}".encode()).hexdigest()
+                user = User(username=f"lti-{digest[:20]}")
+                user.set_unusable_password()
+                user.save()
             identity = LtiIdentity.objects.create(
                 registration=registration, subject=subject, user=user
             )

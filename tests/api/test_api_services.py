@@ -244,3 +244,28 @@ def test_no_webhook_without_endpoint_or_closing_decision(institution, session, r
     assert review_completed_notify(session=session) is None
     WebhookEndpoint.objects.create(institution=institution, url="http://127.0.0.1:9/", secret="x")
     assert review_completed_notify(session=session) is None
+
+
+def test_enrollment_sync_finds_students_first_seen_through_lti(course, institution):
+    from exams.models import LtiIdentity, LtiRegistration
+
+    registration = LtiRegistration.objects.create(
+        institution=institution, name="Moodle", issuer="https://lms.test", client_id="c",
+        auth_login_url="https://lms.test/a", auth_token_url="https://lms.test/t",
+        key_set_url="https://lms.test/k", deployment_ids=["1"],
+    )
+    launched = f.UserFactory(username="lti-0123456789abcdef")
+    LtiIdentity.objects.create(registration=registration, subject="moodle-9", user=launched)
+    rows = [{"username": "s9", "external_id": "moodle-9"}]
+    assert enrollment_sync(course=course, rows=rows, actor=None).created == 1
+    assert Enrollment.objects.get(course=course).student == launched
+    assert enrollment_sync(course=course, rows=rows, actor=None).unchanged == 1
+    rows.append({"username": launched.username})
+    with pytest.raises(EnrollmentSyncConflict, match="same student"):
+        enrollment_sync(course=course, rows=rows, actor=None)
+
+
+def test_sessions_carry_the_lms_id_of_the_student(session, rw_key):
+    Enrollment.objects.filter(student=session.student).update(external_id="moodle-1")
+    body = key_client(rw_key).get(f"/api/v1/sessions/{session.pk}/").json()
+    assert (body["student"], body["student_external_id"]) == ("alice", "moodle-1")

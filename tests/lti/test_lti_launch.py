@@ -352,3 +352,17 @@ def test_jwks_publishes_the_tools_public_key_only(client, registration):
     keys = client.get("/lti/jwks/").json()["keys"]
     assert [k["kid"] for k in keys] == [registration.tool_key_id]
     assert {"n", "e"} <= set(keys[0]) and "d" not in keys[0]
+
+
+def test_first_launch_uses_the_account_the_enrolment_sync_made(platform, registration, course):
+    from exams.api.services import enrollment_sync
+
+    enrollment_sync(
+        course=course, rows=[{"username": "lena", "external_id": "lms-user-42"}], actor=None
+    )
+    client = Client()
+    auth = _login(client)
+    assert _launch(client, platform.id_token(auth["nonce"]), auth["state"]).status_code == 302
+    lena = Enrollment.objects.get(course=course).student
+    assert int(client.session["_auth_user_id"]) == lena.pk
+    assert lena.username == "lena"
