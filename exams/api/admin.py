@@ -7,6 +7,7 @@ message after saving. Keys are never edited, only revoked (an admin action).
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db import models
@@ -49,7 +50,9 @@ class InstitutionScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return self._allowed(request, obj)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):  # noqa: ANN001, ANN201
+    def formfield_for_foreignkey(
+        self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> Any:
         if db_field.name == "institution":
             kwargs["queryset"] = permissions.institutions_administered(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -64,7 +67,7 @@ class ApiKeyAdmin(InstitutionScopedAdmin):
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
-    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         if obj is not None:  # a key is never changed, only revoked
             return [*self.readonly_fields, "institution", "name", "scopes"]
         return self.readonly_fields
@@ -72,7 +75,7 @@ class ApiKeyAdmin(InstitutionScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # revoke instead, so that the audit trail keeps naming the key
 
-    def save_model(self, request, obj, form, change):  # noqa: ANN001, ANN201
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
             return
         key, raw_key = api_key_create(
@@ -99,7 +102,9 @@ class WebhookEndpointAdmin(InstitutionScopedAdmin):
     list_display = ["institution", "url", "is_active"]
     readonly_fields = ["secret", "created_at"]
 
-    def save_model(self, request, obj, form, change):  # noqa: ANN001, ANN201
+    def save_model(
+        self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
+    ) -> None:
         if not obj.secret:
             obj.secret = secrets.token_urlsafe(32)
         super().save_model(request, obj, form, change)

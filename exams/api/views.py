@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -146,7 +147,7 @@ class CourseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
     filter_serializer_class = serializers.CourseFilterSerializer
     http_method_names = ["get", "post", "patch", "put", "head", "options"]
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet:
         return selectors.course_list(**self.caller, filters=self.filters())
 
     def create(self, request: Request) -> Response:
@@ -218,7 +219,7 @@ class ExamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     filter_serializer_class = serializers.ExamFilterSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet:
         return selectors.exam_list(**self.caller, filters=self.filters())
 
     def create(self, request: Request) -> Response:
@@ -248,7 +249,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     serializer_class = serializers.SessionSerializer
     filter_serializer_class = serializers.SessionFilterSerializer
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet:
         return selectors.session_list(**self.caller, filters=self.filters())
 
 
@@ -259,7 +260,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     serializer_class = serializers.IncidentSerializer
     filter_serializer_class = serializers.IncidentFilterSerializer
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet:
         return selectors.incident_list(**self.caller, filters=self.filters())
 
 
@@ -272,5 +273,5 @@ class ReviewDecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ap
     serializer_class = serializers.ReviewDecisionSerializer
     filter_serializer_class = serializers.ReviewDecisionFilterSerializer
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet:
         return selectors.review_decision_list(**self.caller, filters=self.filters())

@@ -6,6 +6,8 @@ key never appears in a form.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -41,7 +43,9 @@ class LtiRegistrationAdmin(InstitutionScopedAdmin):
             site + reverse("lti:login"), launch_url(), launch_url(), site + reverse("lti:jwks"),
         )
 
-    def save_model(self, request, obj, form, change):  # noqa: ANN001, ANN201
+    def save_model(
+        self, request: HttpRequest, obj: LtiRegistration, form: Any, change: bool
+    ) -> None:
         super().save_model(request, obj, form, change)
         if not obj.tool_private_key:
             lti_registration_generate_keys(registration=obj)

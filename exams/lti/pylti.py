@@ -96,7 +96,9 @@ class ProctorToolConf(ToolConfAbstract):
             return None
         return Deployment().set_deployment_id(deployment_id)
 
-    def get_jwks(self, iss: str | None = None, client_id: str | None = None, **kwargs: t.Any):  # noqa: ANN201
+    def get_jwks(
+        self, iss: str | None = None, client_id: str | None = None, **kwargs: t.Any
+    ) -> dict[str, list[t.Any]]:
         rows = LtiRegistration.objects.filter(is_active=True).exclude(tool_public_key="")
         keys, seen = [], set()
         for public_key in rows.values_list("tool_public_key", flat=True):
@@ -132,7 +134,9 @@ class OneTimeNonceSessionService(DjangoSessionService):
 class TimeoutSession(requests.Session):
     """A requests session whose every call times out (the JWKS fetch had none)."""
 
-    def request(self, method, url, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+    def request(  # type: ignore[override]
+        self, method: str, url: str, *args: t.Any, **kwargs: t.Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", settings.LTI_HTTP_TIMEOUT_S)
         return super().request(method, url, *args, **kwargs)
 

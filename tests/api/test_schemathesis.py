@@ -17,7 +17,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 15
 
 
 # Loading the schema needs no database, so it happens at collection. (The lazy
