@@ -87,6 +87,19 @@ def _roll_deg(image_left: FloatArray, image_right: FloatArray) -> float:
     return math.degrees(math.atan2(-dy, dx))
 
 
+def _mesh_roi(points: FloatArray) -> tuple[tuple[float, float], float, float]:
+    """Centre, side and angle of the crop MediaPipe would take from this mesh: the mesh's
+    box in its own eye-level frame, squared and enlarged by the same 1.5."""
+    eye_line = points[LEFT_EYE_OUTER, :2] - points[RIGHT_EYE_OUTER, :2]
+    angle = math.atan2(float(eye_line[1]), float(eye_line[0]))
+    cos, sin = math.cos(angle), math.sin(angle)
+    level = points[:, :2] @ np.array([[cos, -sin], [sin, cos]])  # rotate by -angle
+    low, high = level.min(axis=0), level.max(axis=0)
+    mid = (low + high) / 2.0
+    centre = (float(mid[0] * cos - mid[1] * sin), float(mid[0] * sin + mid[1] * cos))
+    return centre, _ROI_SCALE * float(max(high - low)), angle
+
+
 def _load_interpreter(model_path: Path) -> object:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -180,18 +193,17 @@ class FaceLandmarker:
             if flipped_logit > logit:
                 points, logit, angle = flipped_points, flipped_logit, angle + math.pi
         if logit >= 0.0:
-            # Level the crop on the mesh's own eye line when the first guess was off (no
-            # keypoints, or keypoints of a face the detector misread), as MediaPipe's
-            # tracking does from one frame to the next.
-            eye_line = points[LEFT_EYE_OUTER, :2] - points[RIGHT_EYE_OUTER, :2]
-            mesh_angle = math.atan2(float(eye_line[1]), float(eye_line[0]))
-            off = math.remainder(mesh_angle - angle, math.tau)
-            if abs(math.degrees(off)) > _RECROP_ROLL_DEG:
-                mesh_centre = points[:, :2].mean(axis=0)
-                centre = (float(mesh_centre[0]), float(mesh_centre[1]))
-                levelled, levelled_logit = self._run(image_bgr, centre, side, mesh_angle)
-                if levelled_logit >= 0.0:
-                    points, logit = levelled, levelled_logit
+            # Re-crop on the mesh itself when the first crop was off: a merged or padded
+            # detector box, no keypoints, or keypoints of a face the detector misread.
+            # MediaPipe's own tracking crops each frame from the previous frame's mesh.
+            mesh_centre, mesh_side, mesh_angle = _mesh_roi(points)
+            moved = math.dist(mesh_centre, centre) / side
+            resized = mesh_side / side
+            turned = abs(math.degrees(math.remainder(mesh_angle - angle, math.tau)))
+            if moved > 0.1 or not 0.8 < resized < 1.25 or turned > _RECROP_ROLL_DEG:
+                refined, refined_logit = self._run(image_bgr, mesh_centre, mesh_side, mesh_angle)
+                if refined_logit >= 0.0:
+                    points, logit = refined, refined_logit
         presence = 1.0 / (1.0 + math.exp(-logit))
         if presence < self._min_presence:
             return None
