@@ -161,6 +161,16 @@ def section_end_to_end(ctx: Context) -> None:
 SECTIONS: list[Callable[[Context], None]] = [section_stages, section_end_to_end]
 
 
+def section_behaviour(ctx: Context) -> None:
+    """Behaviour analysis on top of the privacy core (issue 5, ``benchmarks/_analysis.py``)."""
+    from _analysis import print_analysis_speed
+
+    print_analysis_speed()
+
+
+SECTIONS.append(section_behaviour)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=None, help="Use only the first N frames.")

@@ -101,6 +101,16 @@ def section_faces() -> None:
 SECTIONS = [section_faces]
 
 
+def section_incidents() -> None:
+    """Incident recall and precision per second (issue 5, ``benchmarks/_incidents.py``)."""
+    from _incidents import print_incident_quality
+
+    print_incident_quality()
+
+
+SECTIONS.append(section_incidents)
+
+
 def main() -> None:
     for section in SECTIONS:
         section()
