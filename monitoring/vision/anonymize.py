@@ -114,6 +114,34 @@ def _hidden_region(region: BgrImage, face_width: int, policy: AnonymizationPolic
     return as_bgr(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
+def _ellipse_geometry(
+    face: Face, margin: float, width: int, height: int
+) -> tuple[tuple[int, int, int, int], float, float, float, float]:
+    """Region, centre and semi-axes of the ellipse that hides a face.
+
+    The semi-axes are at least ``0.5 + margin`` of the face size and large enough that the
+    face box's corners lie inside the fully opaque part (see ``_FEATHER_START``).
+    """
+    x1, y1, x2, y2 = face.box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    corner = 0.5 * np.sqrt(2.0 / _FEATHER_START)
+    ax = face.width * max(0.5 + margin, corner)
+    ay = face.height * max(0.5 + margin, corner)
+    region = (
+        max(0, int(np.floor(cx - ax))),
+        max(0, int(np.floor(cy - ay))),
+        min(width, int(np.ceil(cx + ax))),
+        min(height, int(np.ceil(cy + ay))),
+    )
+    return region, cx, cy, ax, ay
+
+
+# The ellipse is opaque up to this squared normalised radius and fades out to 1.0, so its
+# edge is soft: a hard edge between a strongly blurred face and the sharp surroundings is
+# itself a face-shaped outline.
+_FEATHER_START = 0.75
+
+
 def anonymize_faces(
     image_bgr: BgrImage, faces: list[Face], policy: AnonymizationPolicy = DEFAULT_POLICY
 ) -> BgrImage:
@@ -121,30 +149,24 @@ def anonymize_faces(
     output = image_bgr.copy()
     height, width = output.shape[:2]
     for face in faces:
-        x1, y1, x2, y2 = expand_box(face.box, policy.margin, width, height)
+        if policy.shape == "box":
+            x1, y1, x2, y2 = expand_box(face.box, policy.margin, width, height)
+            if x2 > x1 and y2 > y1:
+                region = output[y1:y2, x1:x2]
+                region[:] = _hidden_region(region, max(face.width, face.height), policy)
+            continue
+        (x1, y1, x2, y2), cx, cy, ax, ay = _ellipse_geometry(face, policy.margin, width, height)
         if x2 <= x1 or y2 <= y1:
             continue
         region = output[y1:y2, x1:x2]
         hidden = _hidden_region(region, max(face.width, face.height), policy)
-        if policy.shape == "box":
-            region[:] = hidden
-            continue
-        # The ellipse must cover the face box's corners whatever the margin: its semi-axes
-        # are at least half the box size times sqrt(2).
-        fx1, fy1, fx2, fy2 = face.box
-        centre = ((fx1 + fx2) / 2 - x1, (fy1 + fy2) / 2 - y1)
-        axes = (
-            max((x2 - x1) / 2, face.width * 0.7072),
-            max((y2 - y1) / 2, face.height * 0.7072),
+        xs = ((np.arange(x1, x2, dtype=np.float32) + 0.5 - cx) / ax) ** 2
+        ys = ((np.arange(y1, y2, dtype=np.float32) + 0.5 - cy) / ay) ** 2
+        radius = ys[:, None] + xs[None, :]
+        alpha = np.clip((1.0 - radius) / (1.0 - _FEATHER_START), 0.0, 1.0).astype(np.float32)
+        region[:] = cv2.blendLinear(
+            hidden, np.ascontiguousarray(region), alpha, np.float32(1.0) - alpha
         )
-        mask = np.zeros(region.shape[:2], dtype=np.uint8)
-        cv2.ellipse(
-            mask,
-            (round(centre[0]), round(centre[1])),
-            (max(1, round(axes[0])), max(1, round(axes[1]))),
-            0, 0, 360, 255, -1,
-        )
-        np.copyto(region, hidden, where=mask[..., None].astype(bool))
     return output
 
 
