@@ -31,13 +31,19 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitoring.vision.behaviour import BehaviourAnalyzer
+from monitoring.vision.decode import DecodeLimits, decode_image
 from monitoring.vision.errors import VisionError
 from monitoring.vision.gaze import GazeEstimator
 from monitoring.vision.landmarks import FaceLandmarker
 from monitoring.vision.pipeline import FaceFinder
 from monitoring.vision.rules import FrameObservation, RuleEngine, RulePolicy
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+# Recorded media may be bigger than live webcam frames; still bounded against bombs (the
+# same limits as anonymize_media).
+OFFLINE_LIMITS = DecodeLimits(
+    max_bytes=64 * 1024 * 1024, max_width=10_000, max_height=10_000, max_pixels=50_000_000
+)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 _TABLE_HEADER = (
     f"{'file':<28} {'t':>7} {'size':>9} {'faces':>5} {'yaw':>6} {'pitch':>6} {'roll':>6} "
@@ -135,11 +141,9 @@ class Command(BaseCommand):
 
 
 def _read_image(path: Path) -> np.ndarray:
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise MediaUnreadable(f"{path} is not a readable image ({data.size} bytes).")
-    return np.ascontiguousarray(image)
+    """Decode through the privacy core's safe decoder (format by magic bytes, size limits,
+    EXIF orientation applied)."""
+    return decode_image(path.read_bytes(), limits=OFFLINE_LIMITS)
 
 
 def _sample_video(
