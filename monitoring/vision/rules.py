@@ -155,6 +155,9 @@ class RulePolicy:
             "looking_away_yaw_deg",
             "looking_away_pitch_deg",
             "looking_away_gaze",
+            "face_min_score",
+            "camera_blocked_max_luma",
+            "camera_blocked_max_contrast",
             "camera_frozen_max_change",
         ):
             value = getattr(self, name)

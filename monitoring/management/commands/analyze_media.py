@@ -32,7 +32,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitoring.vision.behaviour import BehaviourAnalyzer
 from monitoring.vision.decode import DecodeLimits, decode_image
-from monitoring.vision.errors import VisionError
+from monitoring.vision.errors import UnsupportedMedia, VisionError
 from monitoring.vision.gaze import GazeEstimator
 from monitoring.vision.landmarks import FaceLandmarker
 from monitoring.vision.pipeline import FaceFinder
@@ -49,10 +49,6 @@ _TABLE_HEADER = (
     f"{'file':<28} {'t':>7} {'size':>9} {'faces':>5} {'yaw':>6} {'pitch':>6} {'roll':>6} "
     f"{'gaze x':>6} {'gaze y':>6}  incidents"
 )
-
-
-class MediaUnreadable(VisionError):
-    """A file that is not a readable image or video."""
 
 
 class Command(BaseCommand):
@@ -133,7 +129,7 @@ class Command(BaseCommand):
                 engine.observe(observation)
                 yield _row(path, frame, observation, engine, t_s=t_s)
         else:
-            raise MediaUnreadable(
+            raise UnsupportedMedia(
                 f"Unsupported file type {suffix or '(none)'!r}; images: "
                 f"{', '.join(sorted(IMAGE_SUFFIXES))}; videos: "
                 f"{', '.join(sorted(VIDEO_SUFFIXES))}."
@@ -153,14 +149,14 @@ def _sample_video(
     from tqdm import tqdm
 
     if not path.is_file():
-        raise MediaUnreadable(f"{path} does not exist.")
+        raise UnsupportedMedia(f"{path} does not exist.")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise MediaUnreadable(f"OpenCV cannot open {path} as a video.")
+        raise UnsupportedMedia(f"OpenCV cannot open {path} as a video.")
     try:
         video_fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         if not video_fps > 0:
-            raise MediaUnreadable(f"{path} declares no frame rate; re-encode it.")
+            raise UnsupportedMedia(f"{path} declares no frame rate; re-encode it.")
         frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         duration_s = frame_count / video_fps
         progress = tqdm(
@@ -185,7 +181,7 @@ def _sample_video(
                         next_t += 1.0 / fps
                 index += 1
         if index == 0:
-            raise MediaUnreadable(f"{path} holds no decodable video frame.")
+            raise UnsupportedMedia(f"{path} holds no decodable video frame.")
     finally:
         capture.release()
 
