@@ -209,11 +209,10 @@ SPECTACULAR_SETTINGS = {
 }
 # Webhooks to LMSs (exams/api/tasks.py): seconds to wait for the receiver per attempt.
 PROCTOR_WEBHOOK_TIMEOUT_S = env_int("PROCTOR_WEBHOOK_TIMEOUT_S", 10, minimum=1)
-# LTI 1.3 (exams/lti/, docs/lti.md): timeout of calls to the LMS (its JWKS), how long a
-# launch may be resumed for deep linking, and the cache that holds login → launch state.
+# LTI 1.3 (exams/lti/, docs/lti.md): timeout of calls to the LMS (its JWKS), and how long
+# login state and a launch (resumed for deep linking) are kept in the cache.
 LTI_HTTP_TIMEOUT_S = env_int("LTI_HTTP_TIMEOUT_S", 10, minimum=1)
 LTI_LAUNCH_LIFETIME_S = env_int("LTI_LAUNCH_LIFETIME_S", 3600, minimum=60)
-LTI_CACHE_ALIAS = "default"
 
 LOGGING = {
     "version": 1,

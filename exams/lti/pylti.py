@@ -167,4 +167,4 @@ class ProctorMessageLaunch(DjangoMessageLaunch):
 
 
 def new_launch_storage() -> ProctorLaunchDataStorage:
-    return ProctorLaunchDataStorage(cache_name=settings.LTI_CACHE_ALIAS)
+    return ProctorLaunchDataStorage(cache_name="default")
