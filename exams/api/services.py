@@ -213,8 +213,22 @@ def enrollment_sync(
     Raises EnrollmentSyncConflict when a row names a staff account (staff are assigned
     in the admin; an LMS must not turn one into a student) or two rows name one account.
     """
+    try:
+        return _enrollment_sync(course=course, rows=rows, actor=actor, api_key=api_key)
+    except IntegrityError as exc:
+        # Another request created one of these accounts or enrolments in the meantime.
+        raise EnrollmentSyncConflict(
+            f"The enrolments of {course} changed while syncing; send the list again."
+        ) from exc
+
+
+def _enrollment_sync(
+    *, course: Course, rows: list[Mapping[str, Any]], actor: Actor, api_key: ApiKey | None
+) -> EnrollmentSyncResult:
     User = get_user_model()
     with transaction.atomic():
+        # One sync per course at a time: a second one waits and then sees our result.
+        Course.objects.select_for_update().get(pk=course.pk)
         by_username = {
             u.username: u
             for u in User.objects.filter(username__in=[row["username"] for row in rows])
