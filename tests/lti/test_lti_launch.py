@@ -366,3 +366,19 @@ def test_first_launch_uses_the_account_the_enrolment_sync_made(platform, registr
     lena = Enrollment.objects.get(course=course).student
     assert int(client.session["_auth_user_id"]) == lena.pk
     assert lena.username == "lena"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{}, {"state": "x"}, {"id_token": "x", "state": "x"}, {"id_token": "a.b.c", "state": "x"},
+     {"id_token": "e30.e30.e30", "state": "x"}],
+)
+def test_garbage_launches_are_refused_not_crashed(registration, form):
+    response = Client().post("/lti/launch/", form)
+    assert response.status_code == 400
+    assert b"refused" in response.content
+
+
+def test_launch_is_post_only_and_login_needs_an_issuer(registration):
+    assert Client().get("/lti/launch/").status_code == 405
+    assert Client().get("/lti/login/").status_code == 400
