@@ -1,150 +1,32 @@
-"""The full LTI 1.3 launch against a platform simulated here: its own RSA keys, its JWKS
-served by a tiny HTTP server on localhost, and id_tokens it signs.
+"""The full LTI 1.3 launch against a simulated platform (tests/lti/conftest.py): login
+initiation, launch validation, provisioning, deep linking and every refusal.
 
 Nothing reaches the internet; the LMS is the only thing faked (STYLE.md).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import jwt
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from jwcrypto.jwk import JWK
 
 from exams.lti.services import (
     CUSTOM_EXAM_ID,
     ROLE_INSTRUCTOR,
-    ROLE_LEARNER,
     ROLE_TEACHING_ASSISTANT,
-    lti_registration_generate_keys,
 )
 from exams.lti.views import launch_url
-from exams.models import CourseStaff, Enrollment, LtiContext, LtiRegistration
+from exams.models import CourseStaff, Enrollment, LtiContext
 from reviews.models import AuditEvent
 from tests import factories as f
-
-ISSUER = "https://lms.example.test"
-CLIENT_ID = "proctor-tool-1"
-CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
-DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
-
-
-class Platform:
-    """The LMS side: keys, a JWKS URL and id_tokens signed like Moodle or Canvas would."""
-
-    def __init__(self, jwks_url: str, key: JWK) -> None:
-        self.jwks_url = jwks_url
-        self.key = key
-        self.private_pem = key.export_to_pem(private_key=True, password=None)
-
-    def id_token(self, nonce: str, *, key_pem: bytes | None = None, **overrides) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "aud": CLIENT_ID,
-            "sub": "lms-user-42",
-            "iat": now,
-            "exp": now + 300,
-            "nonce": nonce,
-            "given_name": "Lena",
-            "family_name": "Lerner",
-            "email": "lena@example.org",
-            f"{CLAIM}deployment_id": "deployment-1",
-            f"{CLAIM}message_type": "LtiResourceLinkRequest",
-            f"{CLAIM}version": "1.3.0",
-            f"{CLAIM}roles": [ROLE_LEARNER],
-            f"{CLAIM}resource_link": {"id": "link-1"},
-            f"{CLAIM}target_link_uri": launch_url(),
-            f"{CLAIM}context": {"id": "course-ctx-7", "label": "PHY200", "title": "Physics II"},
-        }
-        claims.update(overrides)
-        return jwt.encode(
-            claims, key_pem or self.private_pem, algorithm="RS256",
-            headers={"kid": self.key["kid"]},
-        )
-
-
-@pytest.fixture(scope="module")
-def platform_key() -> JWK:
-    return JWK.generate(kty="RSA", size=2048, kid="platform-key-1")
-
-
-@pytest.fixture
-def platform(platform_key) -> Iterator[Platform]:
-    jwks = json.dumps(
-        {"keys": [{**json.loads(platform_key.export_public()), "alg": "RS256", "use": "sig"}]}
-    ).encode()
-
-    class JwksHandler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(jwks)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), JwksHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    cache.clear()
-    yield Platform(f"http://127.0.0.1:{server.server_port}/jwks", platform_key)
-    server.shutdown()
-    server.server_close()
-    cache.clear()
-
-
-@pytest.fixture
-def registration(platform, institution) -> LtiRegistration:
-    row = LtiRegistration.objects.create(
-        institution=institution,
-        name="Moodle test",
-        issuer=ISSUER,
-        client_id=CLIENT_ID,
-        auth_login_url=f"{ISSUER}/mod/lti/auth.php",
-        auth_token_url=f"{ISSUER}/mod/lti/token.php",
-        key_set_url=platform.jwks_url,
-        deployment_ids=["deployment-1"],
-    )
-    return lti_registration_generate_keys(registration=row)
-
-
-def _login(client: Client) -> dict[str, str]:
-    """Step 1 as the LMS does it; returns the auth request we are redirected with."""
-    response = client.get(
-        "/lti/login/",
-        {
-            "iss": ISSUER,
-            "client_id": CLIENT_ID,
-            "login_hint": "lms-user-42",
-            "lti_message_hint": "hint-1",
-            "target_link_uri": launch_url(),
-            "lti_deployment_id": "deployment-1",
-        },
-    )
-    assert response.status_code == 302, response.content
-    location = urlparse(response["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == (
-        f"{ISSUER}/mod/lti/auth.php"
-    )
-    return {k: v[0] for k, v in parse_qs(location.query).items()}
-
-
-def _launch(client: Client, token: str, state: str):
-    return client.post("/lti/launch/", {"id_token": token, "state": state})
+from tests.lti.conftest import CLAIM, CLIENT_ID, DL_CLAIM, ISSUER, launch, login
 
 
 def test_login_initiation_redirects_to_the_platform_with_state_and_nonce(registration):
-    auth = _login(Client())
+    auth = login(Client())
     assert auth["client_id"] == CLIENT_ID
     assert auth["redirect_uri"] == launch_url()
     assert auth["response_type"] == "id_token"
@@ -162,9 +44,9 @@ def test_login_from_an_unregistered_platform_is_refused(registration):
 
 def test_learner_launch_provisions_user_course_and_enrolment(platform, registration, exam):
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     token = platform.id_token(auth["nonce"])
-    response = _launch(client, token, auth["state"])
+    response = launch(client, token, auth["state"])
     assert response.status_code == 302, response.content
     assert response["Location"] == "/exams/"
     link = LtiContext.objects.get(registration=registration, context_id="course-ctx-7")
@@ -179,23 +61,23 @@ def test_learner_launch_provisions_user_course_and_enrolment(platform, registrat
     assert AuditEvent.objects.filter(action="lti.launch", actor=user).exists()
 
     # A second launch (new login, new nonce) finds the same user and course.
-    auth = _login(client)
-    assert _launch(client, platform.id_token(auth["nonce"]), auth["state"]).status_code == 302
+    auth = login(client)
+    assert launch(client, platform.id_token(auth["nonce"]), auth["state"]).status_code == 302
     assert Enrollment.objects.filter(student=user).count() == 1
 
 
 def test_instructor_and_assistant_become_course_staff(platform, registration):
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     token = platform.id_token(
         auth["nonce"], sub="teacher-1", **{f"{CLAIM}roles": [ROLE_INSTRUCTOR]}
     )
-    assert _launch(client, token, auth["state"]).status_code == 302
-    auth = _login(client)
+    assert launch(client, token, auth["state"]).status_code == 302
+    auth = login(client)
     token = platform.id_token(
         auth["nonce"], sub="ta-1", **{f"{CLAIM}roles": [ROLE_TEACHING_ASSISTANT]}
     )
-    assert _launch(client, token, auth["state"]).status_code == 302
+    assert launch(client, token, auth["state"]).status_code == 302
     roles = dict(CourseStaff.objects.values_list("user__lti_identities__subject", "role"))
     assert roles == {"teacher-1": "instructor", "ta-1": "reviewer"}
 
@@ -204,17 +86,17 @@ def test_launch_never_takes_over_a_local_account_with_the_same_email(
     platform, registration, reviewer
 ):
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     token = platform.id_token(auth["nonce"], email=reviewer.email, sub=reviewer.username)
-    assert _launch(client, token, auth["state"]).status_code == 302
+    assert launch(client, token, auth["state"]).status_code == 302
     assert int(client.session["_auth_user_id"]) != reviewer.pk
 
 
 def test_bad_signature_is_refused(platform, registration):
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     impostor = JWK.generate(kty="RSA", size=2048).export_to_pem(private_key=True, password=None)
-    response = _launch(client, platform.id_token(auth["nonce"], key_pem=impostor), auth["state"])
+    response = launch(client, platform.id_token(auth["nonce"], key_pem=impostor), auth["state"])
     assert response.status_code == 400
     assert b"Signature verification failed" in response.content
     assert "_auth_user_id" not in client.session
@@ -224,59 +106,59 @@ def test_bad_signature_is_refused(platform, registration):
 def test_wrong_audience_is_refused(platform, registration):
     # Registered under another client id too, so the audience alone is what is wrong.
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     token = platform.id_token(auth["nonce"], aud=[CLIENT_ID, "someone-else"])
-    response = _launch(client, token, auth["state"])
+    response = launch(client, token, auth["state"])
     assert response.status_code == 400
     assert b"azp" in response.content
-    auth = _login(client)
-    response = _launch(client, platform.id_token(auth["nonce"], aud="someone-else"), auth["state"])
+    auth = login(client)
+    response = launch(client, platform.id_token(auth["nonce"], aud="someone-else"), auth["state"])
     assert response.status_code == 400
     assert "_auth_user_id" not in client.session
 
 
 def test_replayed_launch_is_refused(platform, registration):
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     token = platform.id_token(auth["nonce"])
-    assert _launch(client, token, auth["state"]).status_code == 302
+    assert launch(client, token, auth["state"]).status_code == 302
     replay = Client()
     replay.cookies = client.cookies
-    response = _launch(replay, token, auth["state"])
+    response = launch(replay, token, auth["state"])
     assert response.status_code == 400
     assert b"Invalid Nonce" in response.content
 
 
 def test_unknown_nonce_and_missing_state_are_refused(platform, registration):
     client = Client()
-    auth = _login(client)
-    response = _launch(client, platform.id_token("made-up-nonce"), auth["state"])
+    auth = login(client)
+    response = launch(client, platform.id_token("made-up-nonce"), auth["state"])
     assert response.status_code == 400
     assert b"Invalid Nonce" in response.content
-    auth = _login(client)
-    response = _launch(client, platform.id_token(auth["nonce"]), "state-forged")
+    auth = login(client)
+    response = launch(client, platform.id_token(auth["nonce"]), "state-forged")
     assert response.status_code == 400
     assert b"State not found" in response.content
 
 
 def test_expired_token_and_unknown_deployment_are_refused(platform, registration):
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     old = int(time.time()) - 3600
-    response = _launch(client, platform.id_token(auth["nonce"], iat=old, exp=old + 60),
+    response = launch(client, platform.id_token(auth["nonce"], iat=old, exp=old + 60),
                        auth["state"])
     assert response.status_code == 400
     assert b"expired" in response.content
-    auth = _login(client)
+    auth = login(client)
     token = platform.id_token(auth["nonce"], **{f"{CLAIM}deployment_id": "other"})
-    response = _launch(client, token, auth["state"])
+    response = launch(client, token, auth["state"])
     assert response.status_code == 400
     assert b"Unable to find deployment" in response.content
 
 
 def test_deep_linking_lets_an_instructor_pick_an_exam(platform, registration):
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     return_url = f"{ISSUER}/mod/lti/contentitem_return.php"
     token = platform.id_token(
         auth["nonce"], sub="teacher-1",
@@ -291,7 +173,7 @@ def test_deep_linking_lets_an_instructor_pick_an_exam(platform, registration):
             },
         },
     )
-    response = _launch(client, token, auth["state"])
+    response = launch(client, token, auth["state"])
     assert response.status_code == 302
     assert response["Location"] == "/lti/deep-link/"
     course = LtiContext.objects.get(context_id="course-ctx-7").course
@@ -316,14 +198,14 @@ def test_deep_linking_lets_an_instructor_pick_an_exam(platform, registration):
     assert item["url"] == launch_url()
 
     # The link then opens that exam; a student is sent to their exam list.
-    auth = _login(client)
+    auth = login(client)
     token = platform.id_token(auth["nonce"], **{f"{CLAIM}custom": {CUSTOM_EXAM_ID: str(exam.pk)}})
-    assert _launch(client, token, auth["state"])["Location"] == "/exams/"
+    assert launch(client, token, auth["state"])["Location"] == "/exams/"
 
 
 def test_learner_cannot_deep_link(platform, registration):
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     token = platform.id_token(
         auth["nonce"],
         **{
@@ -335,15 +217,15 @@ def test_learner_cannot_deep_link(platform, registration):
             },
         },
     )
-    assert _launch(client, token, auth["state"]).status_code == 403
+    assert launch(client, token, auth["state"]).status_code == 403
     assert client.get("/lti/deep-link/").status_code == 400
 
 
 def test_link_to_an_exam_of_another_course_is_refused(platform, registration, exam):
     client = Client()
-    auth = _login(client)
+    auth = login(client)
     token = platform.id_token(auth["nonce"], **{f"{CLAIM}custom": {CUSTOM_EXAM_ID: str(exam.pk)}})
-    response = _launch(client, token, auth["state"])
+    response = launch(client, token, auth["state"])
     assert response.status_code == 400
     assert b"not an exam of" in response.content
 
@@ -361,8 +243,8 @@ def test_first_launch_uses_the_account_the_enrolment_sync_made(platform, registr
         course=course, rows=[{"username": "lena", "external_id": "lms-user-42"}], actor=None
     )
     client = Client()
-    auth = _login(client)
-    assert _launch(client, platform.id_token(auth["nonce"]), auth["state"]).status_code == 302
+    auth = login(client)
+    assert launch(client, platform.id_token(auth["nonce"]), auth["state"]).status_code == 302
     lena = Enrollment.objects.get(course=course).student
     assert int(client.session["_auth_user_id"]) == lena.pk
     assert lena.username == "lena"
