@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
@@ -58,8 +59,19 @@ class InstitutionScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple, initial=["read"]
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["institution", "name", "scopes"]
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(InstitutionScopedAdmin):
+    form = ApiKeyForm
     list_display = ["name", "institution", "prefix", "scopes", "last_used_at", "revoked_at"]
     list_filter = ["institution"]
     fields = ["institution", "name", "scopes", "prefix", "created_at", "last_used_at",

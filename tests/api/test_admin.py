@@ -14,7 +14,7 @@ def test_institution_admin_creates_a_key_and_sees_it_once(institution, instituti
     client = user_client(institution_admin)
     response = client.post(
         "/admin/exams/apikey/add/",
-        {"institution": institution.pk, "name": "Moodle", "scopes": '["read"]'},
+        {"institution": institution.pk, "name": "Moodle", "scopes": ["read"]},
     )
     assert response.status_code == 302, response.content
     (message,) = [
