@@ -241,6 +241,8 @@ class IncidentSerializer(serializers.ModelSerializer):
         if not self._may_read_payload(incident):
             return None
         # With encryption on, reading the attribute decrypts (the crypto branch's field).
+        # The view records who was shown which incidents' details (revealed_incidents).
+        self.context.setdefault("revealed_incidents", []).append(incident)
         return payload_as_json(incident.payload)
 
     def get_payload_withheld(self, incident: Incident) -> bool:

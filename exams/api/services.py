@@ -189,6 +189,23 @@ def _update(
     return obj
 
 
+def incident_payload_reveal_record(
+    *, incidents: Iterable[Incident], actor: Actor, api_key: ApiKey | None = None
+) -> None:
+    """Audit that an API caller was shown these incidents' decrypted details."""
+    by_course: dict[int, tuple[Course, list[int]]] = {}
+    for incident in incidents:
+        course = incident.session.exam.course
+        by_course.setdefault(course.pk, (course, []))[1].append(incident.pk)
+    with transaction.atomic():
+        for course, incident_ids in by_course.values():
+            audit_record(
+                actor=actor, action="incident.payload.reveal", course=course,
+                target=f"incidents:{len(incident_ids)}",
+                detail={**_api_actor_detail(api_key), "incidents": incident_ids},
+            )
+
+
 @dataclass(frozen=True)
 class EnrollmentSyncResult:
     created: int

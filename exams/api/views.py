@@ -263,6 +263,20 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     def get_queryset(self) -> QuerySet:
         return selectors.incident_list(**self.caller, filters=self.filters())
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        self._revealed: list[Any] = context.setdefault("revealed_incidents", [])
+        return context
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        # Decrypted details leave a trace: one audit entry per course per response.
+        revealed = getattr(self, "_revealed", None)
+        if revealed and 200 <= response.status_code < 300:
+            services.incident_payload_reveal_record(
+                incidents=revealed, actor=self.actor, api_key=_api_key(request)
+            )
+        return super().finalize_response(request, response, *args, **kwargs)
+
 
 @extend_schema_view(
     list=extend_schema(parameters=[serializers.ReviewDecisionFilterSerializer])

@@ -195,3 +195,15 @@ def test_session_login_needs_csrf_token_for_writes(instructor, own):
 def test_unknown_session_id_is_404_not_500(rw_key):
     response = key_client(rw_key).get("/api/v1/sessions/00000000-0000-0000-0000-000000000000/")
     assert response.status_code == 404
+
+
+def test_revealed_payloads_are_audited_and_withheld_ones_are_not(own, rw_key, read_key):
+    from reviews.models import AuditEvent
+
+    key_client(read_key).get("/api/v1/incidents/")
+    assert not AuditEvent.objects.filter(action="incident.payload.reveal").exists()
+    key_client(rw_key).get("/api/v1/incidents/")
+    event = AuditEvent.objects.get(action="incident.payload.reveal")
+    assert event.course == own.course
+    assert event.detail["incidents"] == [own.incident.pk]
+    assert event.detail["api_key"].startswith("prk_")
