@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -58,3 +58,25 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         }
     }
     return response
+
+
+def api_error_response(
+    status_code: int, message: str, *, code: str = "", details: Any = None
+) -> JsonResponse:
+    """The same error body from a plain Django view under /api/v1/ (not DRF).
+
+    E.g. ``return api_error_response(404, "No checkpoint has been signed yet.")``.
+    """
+    default_codes = {
+        400: "invalid", 401: "not_authenticated", 403: "permission_denied", 404: "not_found",
+        405: "method_not_allowed", 409: "conflict", 429: "throttled",
+    }
+    body = {
+        "error": {
+            "status": status_code,
+            "code": code or default_codes.get(status_code, "error"),
+            "message": message,
+            "details": details,
+        }
+    }
+    return JsonResponse(body, status=status_code)

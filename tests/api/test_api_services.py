@@ -269,3 +269,14 @@ def test_sessions_carry_the_lms_id_of_the_student(session, rw_key):
     Enrollment.objects.filter(student=session.student).update(external_id="moodle-1")
     body = key_client(rw_key).get(f"/api/v1/sessions/{session.pk}/").json()
     assert (body["student"], body["student_external_id"]) == ("alice", "moodle-1")
+
+
+def test_plain_views_can_answer_with_the_api_error_body():
+    from exams.api.exceptions import api_error_response
+
+    response = api_error_response(404, "No checkpoint has been signed yet.")
+    assert response.status_code == 404
+    assert json.loads(response.content) == {"error": {
+        "status": 404, "code": "not_found", "message": "No checkpoint has been signed yet.",
+        "details": None,
+    }}
