@@ -23,3 +23,14 @@ def test_schema_is_served_and_documents_the_error_body(client):
     courses = schema["paths"]["/api/v1/courses/{id}/"]["get"]["responses"]
     assert courses["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
     assert "apiKey" in schema["components"]["securitySchemes"]
+
+
+def test_docs_pages_have_no_inline_scripts(client):
+    import re
+
+    for url in ["/api/v1/docs/", "/api/v1/redoc/"]:
+        html = client.get(url).content.decode()
+        assert not re.search(r"<script>", html), url
+    script = client.get("/api/v1/docs/?script=")
+    assert script.status_code == 200
+    assert b"SwaggerUIBundle" in script.content
