@@ -242,7 +242,9 @@ class FrameObservation:
     primary (largest) face, ``None`` when not measured. ``person_count``, when given, is
     how many of ``faces`` the analysis confirmed as people (``BehaviourAnalyzer`` checks
     every face beyond the first with the face mesh); ``None`` counts the faces scoring at
-    least ``RulePolicy.face_min_score``.
+    least ``RulePolicy.face_min_score``. ``is_pose_unreadable``: the primary face was big
+    enough and lit but yielded no pose (a head turned into profile); it counts as looking
+    away.
     """
 
     t_s: float
@@ -252,6 +254,7 @@ class FrameObservation:
     pose: HeadPose | None = None
     gaze: Gaze | None = None
     person_count: int | None = None
+    is_pose_unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +433,8 @@ class RuleEngine:
     def _is_looking_away(self, observation: FrameObservation) -> bool | None:
         policy = self.policy
         pose, gaze = observation.pose, observation.gaze
+        if observation.is_pose_unreadable:
+            return True
         if pose is None and gaze is None:
             return None
         if pose is not None and (
