@@ -10,7 +10,12 @@ from monitoring.vision.anonymize import AnonymizationPolicy
 from monitoring.vision.decode import decode_image, encode_jpeg
 from monitoring.vision.detect import CenterFaceDetector, Face
 from monitoring.vision.errors import CorruptImage, DetectionFailed, UnsupportedFormat
-from monitoring.vision.pipeline import FaceFinder, FrameAnonymizer, anonymize_jpeg
+from monitoring.vision.pipeline import (
+    FaceFinder,
+    FrameAnonymizer,
+    anonymize_jpeg,
+    shared_face_finder,
+)
 from monitoring.vision.tracking import FaceTracker
 
 from .conftest import detail, is_anonymized, region_changed
@@ -169,3 +174,8 @@ def test_wide_detector_on_a_cadence_runs_when_someone_appears_in_a_still_scene(
     result = anonymizer.process(arrived)
     assert anonymizer.wide_runs == runs_before + 1
     assert is_anonymized(arrived, result.image, (x1, y1, x2, y2))
+
+
+def test_detectors_are_loaded_once_per_process():
+    assert shared_face_finder() is shared_face_finder()
+    assert FrameAnonymizer().finder is FrameAnonymizer().finder
