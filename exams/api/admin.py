@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
@@ -109,8 +110,27 @@ class ApiKeyAdmin(InstitutionScopedAdmin):
         messages.success(request, f"Revoked {queryset.count()} key(s).")
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["institution", "url", "is_active"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        # The body names sessions and outcomes: it must not travel in clear text.
+        if not url.startswith("https://") and not settings.DEBUG:
+            raise forms.ValidationError(
+                f"Use an https:// address for the webhook (got {url!r}); plain HTTP is "
+                "accepted only in development (DEBUG)."
+            )
+        return url
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(InstitutionScopedAdmin):
+    form = WebhookEndpointForm
     list_display = ["institution", "url", "is_active"]
     readonly_fields = ["secret", "created_at"]
 

@@ -69,3 +69,17 @@ def test_lti_registration_gets_a_key_pair_on_save(institution, institution_admin
     ).content.decode()
     assert "/lti/jwks/" in page and "PRIVATE KEY" not in page
     assert ApiKey.objects.count() == 0
+
+
+def test_webhook_needs_https_and_gets_a_secret(institution, institution_admin):
+    from exams.models import WebhookEndpoint
+
+    client = user_client(institution_admin)
+    form = {"institution": institution.pk, "url": "http://lms.example.org/hook",
+            "is_active": "on"}
+    response = client.post("/admin/exams/webhookendpoint/add/", form)
+    assert response.status_code == 200
+    assert "Use an https:// address" in response.content.decode()
+    form["url"] = "https://lms.example.org/hook"
+    assert client.post("/admin/exams/webhookendpoint/add/", form).status_code == 302
+    assert len(WebhookEndpoint.objects.get().secret) >= 40
