@@ -38,8 +38,8 @@ from exams.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from reviews import services as review_services  # a module: see review_completed_notify
 from reviews.models import Incident, ReviewDecision
-from reviews.services import audit_record
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
@@ -76,7 +76,7 @@ def api_key_create(
             scopes=scopes,
             created_by=created_by if created_by and created_by.is_authenticated else None,
         )
-        audit_record(
+        review_services.audit_record(
             actor=created_by, action="api_key.create", target=f"api_key:{key.pk}",
             detail={"institution": institution.slug, "prefix": prefix, "scopes": scopes},
         )
@@ -90,7 +90,9 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
             revoked_at=timezone.now()
         )
         api_key.refresh_from_db()
-        audit_record(actor=actor, action="api_key.revoke", target=f"api_key:{api_key.pk}")
+        review_services.audit_record(
+            actor=actor, action="api_key.revoke", target=f"api_key:{api_key.pk}"
+        )
     return api_key
 
 
@@ -128,7 +130,7 @@ def course_create(
     try:
         with transaction.atomic():
             course = Course.objects.create(institution=institution, code=code, title=title)
-            audit_record(
+            review_services.audit_record(
                 actor=actor, action="course.create", course=course,
                 target=f"course:{course.pk}", detail=_api_actor_detail(api_key),
             )
@@ -156,7 +158,7 @@ def exam_create(
         exam = Exam(course=course, **fields)
         exam.full_clean()
         exam.save()
-        audit_record(
+        review_services.audit_record(
             actor=actor, action="exam.create", course=course, target=f"exam:{exam.pk}",
             detail=_api_actor_detail(api_key),
         )
@@ -181,7 +183,7 @@ def _update(
             setattr(obj, name, value)
         obj.full_clean()
         obj.save(update_fields=list(fields) or None)
-        audit_record(
+        review_services.audit_record(
             actor=actor, action=action, course=course,
             target=f"{obj._meta.model_name}:{obj.pk}",
             detail={**_api_actor_detail(api_key), "fields": sorted(fields)},
@@ -199,7 +201,7 @@ def incident_payload_reveal_record(
         by_course.setdefault(course.pk, (course, []))[1].append(incident.pk)
     with transaction.atomic():
         for course, incident_ids in by_course.values():
-            audit_record(
+            review_services.audit_record(
                 actor=actor, action="incident.payload.reveal", course=course,
                 target=f"incidents:{len(incident_ids)}",
                 detail={**_api_actor_detail(api_key), "incidents": incident_ids},
@@ -306,7 +308,7 @@ def _enrollment_sync(
         result = EnrollmentSyncResult(
             created=created, updated=updated, removed=removed, unchanged=unchanged
         )
-        audit_record(
+        review_services.audit_record(
             actor=actor, action="enrollment.sync", course=course, target=f"course:{course.pk}",
             detail={**_api_actor_detail(api_key), **result.__dict__},
         )
@@ -333,7 +335,11 @@ def review_completed_notify(*, session: ExamSession) -> WebhookDelivery | None:
     """Tell the institution's LMS that the review of ``session`` completed.
 
     Call it from the service that closes a review, inside its transaction, after the
-    closing ReviewDecision is saved. The delivery is queued on commit and retried by
+    closing ReviewDecision is saved. reviews/services.py must import this module as a
+    module (``from exams.api import services as api_services``) or inside a function:
+    each module uses the other, so a top-level ``from ... import`` would be circular.
+
+    The delivery is queued on commit and retried by
     ``exams.api.deliver_webhook``; calling this twice for the same closing decision
     queues one delivery. Returns None when the institution has no active webhook or the
     session has no closing decision yet.
@@ -380,7 +386,7 @@ def review_completed_notify(*, session: ExamSession) -> WebhookDelivery | None:
             },
         )
         if created:
-            audit_record(
+            review_services.audit_record(
                 actor=None, action="webhook.queue", session=session,
                 target=f"webhook_delivery:{delivery.pk}", detail={"event": delivery.event},
             )
