@@ -145,6 +145,7 @@ def course_create(
 def course_update(
     *, course: Course, fields: Mapping[str, Any], actor: Actor, api_key: ApiKey | None = None
 ) -> Course:
+    """Change a course's fields. Raises Django's ValidationError naming bad values."""
     return _update(
         obj=course, fields=fields, actor=actor, api_key=api_key, course=course,
         action="course.update",
@@ -154,6 +155,8 @@ def course_update(
 def exam_create(
     *, course: Course, fields: Mapping[str, Any], actor: Actor, api_key: ApiKey | None = None
 ) -> Exam:
+    """Raises Django's ValidationError when the exam breaks a model rule (e.g. it closes
+    before it opens)."""
     with transaction.atomic():
         exam = Exam(course=course, **fields)
         exam.full_clean()
@@ -168,6 +171,7 @@ def exam_create(
 def exam_update(
     *, exam: Exam, fields: Mapping[str, Any], actor: Actor, api_key: ApiKey | None = None
 ) -> Exam:
+    """Change an exam's fields and policy. Raises Django's ValidationError like exam_create."""
     return _update(
         obj=exam, fields=fields, actor=actor, api_key=api_key, course=exam.course,
         action="exam.update",
