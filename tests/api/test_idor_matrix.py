@@ -207,3 +207,36 @@ def test_revealed_payloads_are_audited_and_withheld_ones_are_not(own, rw_key, re
     assert event.course == own.course
     assert event.detail["incidents"] == [own.incident.pk]
     assert event.detail["api_key"].startswith("prk_")
+
+
+# Every operation of the served schema, and where this module calls it. A new endpoint
+# fails this test until the matrix covers it.
+COVERED = {
+    ("get", "/api/v1/courses/"): "test_lists_show_only_visible_rows",
+    ("post", "/api/v1/courses/"): "test_course_create_by_role",
+    ("get", "/api/v1/courses/{id}/"): "READS['course']",
+    ("patch", "/api/v1/courses/{id}/"): "WRITES['course_patch']",
+    ("get", "/api/v1/courses/{id}/enrollments/"): "READS['enrollments']",
+    ("put", "/api/v1/courses/{id}/enrollments/"): "WRITES['enrollment_sync']",
+    ("get", "/api/v1/exams/"): "test_lists_show_only_visible_rows",
+    ("post", "/api/v1/exams/"): "WRITES['exam_create']",
+    ("get", "/api/v1/exams/{id}/"): "READS['exam']",
+    ("patch", "/api/v1/exams/{id}/"): "WRITES['exam_patch']",
+    ("get", "/api/v1/sessions/"): "test_lists_show_only_visible_rows",
+    ("get", "/api/v1/sessions/{id}/"): "READS['session']",
+    ("get", "/api/v1/incidents/"): "test_lists_show_only_visible_rows",
+    ("get", "/api/v1/incidents/{id}/"): "READS['incident']",
+    ("get", "/api/v1/review-decisions/"): "test_lists_show_only_visible_rows",
+    ("get", "/api/v1/review-decisions/{id}/"): "READS['review_decision']",
+}
+
+
+def test_matrix_covers_every_operation_of_the_schema(client):
+    schema = client.get("/api/v1/schema/?format=json").json()
+    operations = {
+        (method, path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+    assert operations == set(COVERED)
