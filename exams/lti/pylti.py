@@ -9,7 +9,8 @@ HttpResponse, redirect and the cache). What it does not do, and this module does
   replayed: here a nonce is deleted when used (one launch per login);
 * it fetches the platform's JWKS with no timeout: here requests time out;
 * ``ToolConfAbstract.issuers_relation_types`` is a class-level dict shared by every
-  instance: ours sets its own.
+  instance: ours sets its own;
+* it does not check that ``target_link_uri`` points at this tool: here it must.
 """
 
 from __future__ import annotations
@@ -163,6 +164,20 @@ class ProctorMessageLaunch(DjangoMessageLaunch):
         if len(audiences) > 1 and body.get("azp") != client_id:
             # OpenID Connect Core 3.1.3.7: several audiences need an azp naming us.
             raise LtiException("The id_token has several audiences and no azp naming us.")
+        return self
+
+
+    def validate_message(self) -> ProctorMessageLaunch:
+        super().validate_message()
+        # LTI 1.3 core 5.1.3.7: the tool checks that target_link_uri is one of its own.
+        target = self._get_jwt_body().get(
+            "https://purl.imsglobal.org/spec/lti/claim/target_link_uri"
+        )
+        site = settings.SITE_URL.rstrip("/") + "/"
+        if target and not str(target).startswith(site):
+            raise LtiException(
+                f"The launch targets {target!r}, which is not on this site ({site})."
+            )
         return self
 
 

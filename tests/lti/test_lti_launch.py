@@ -264,3 +264,14 @@ def test_garbage_launches_are_refused_not_crashed(registration, form):
 def test_launch_is_post_only_and_login_needs_an_issuer(registration):
     assert Client().get("/lti/launch/").status_code == 405
     assert Client().get("/lti/login/").status_code == 400
+
+
+def test_launch_targeting_another_site_is_refused(platform, registration):
+    client = Client()
+    auth = login(client)
+    token = platform.id_token(
+        auth["nonce"], **{f"{CLAIM}target_link_uri": "https://elsewhere.example/launch"}
+    )
+    response = launch(client, token, auth["state"])
+    assert response.status_code == 400
+    assert b"not on this site" in response.content
