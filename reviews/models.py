@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from exams.models import Course, ExamSession
+from privacy.fields import EncryptedJSONField, EncryptedTextField
+from privacy.storage import evidence_storage, evidence_upload_to
 
 
 class Incident(models.Model):
     """Something a check flagged during a session, for a reviewer to confirm or dismiss.
 
     Only what must be queried is plain (kind, times, severity, score, status); the details
-    a reviewer reads go in ``payload``, which holds ciphertext once encryption is on.
+    a reviewer reads go in ``payload``, a dict encrypted under the session's data key and
+    bound to this row's ``uid`` (privacy/fields.py).
     """
 
     class Kind(models.TextChoices):
@@ -49,9 +54,11 @@ class Incident(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True, help_text="Empty while still open.")
     score = models.FloatField(default=0.0, help_text="The check's confidence, 0 to 1.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    payload = models.BinaryField(
-        default=bytes, blank=True, help_text="Details for reviewers (encrypted at rest)."
+    uid = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False,
+        help_text="The row's identity in its ciphertexts' associated data.",
     )
+    payload = EncryptedJSONField(help_text="Details for reviewers (encrypted at rest).")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -87,7 +94,10 @@ class Evidence(models.Model):
     )
     seq = models.PositiveIntegerField(help_text="The frame's sequence number in the session.")
     captured_at = models.DateTimeField()
-    image = models.FileField(upload_to="evidence/%Y/%m/%d/", max_length=255)
+    # Encrypted under the session's data key by the storage (privacy/storage.py).
+    image = models.FileField(
+        upload_to=evidence_upload_to, storage=evidence_storage, max_length=255
+    )
     content_type = models.CharField(max_length=64, default="image/jpeg")
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
@@ -122,7 +132,11 @@ class ReviewDecision(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions"
     )
     decision = models.CharField(max_length=16, choices=Decision.choices)
-    note = models.TextField(blank=True)
+    uid = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False,
+        help_text="The row's identity in its ciphertexts' associated data.",
+    )
+    note = EncryptedTextField(help_text="The reviewer's note (encrypted at rest).")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,0 +1,12 @@
+"""URLs of the privacy app, mounted under /privacy/."""
+
+from django.urls import path
+
+from privacy import views
+
+app_name = "privacy"
+
+urlpatterns = [
+    path("files/<path:name>", views.file_view, name="file"),
+    path("my-data/export/", views.my_data_export, name="my_data_export"),
+]
