@@ -118,6 +118,12 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_S", 120, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT_S", 100, minimum=1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "expire-overdue-sessions": {
+        "task": "exams.expire_overdue_sessions",
+        "schedule": env_int("PROCTOR_EXPIRE_EVERY_S", 60, minimum=5),
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -203,7 +209,7 @@ PROCTOR_DEK_CACHE_S = env_int("PROCTOR_DEK_CACHE_S", 30, minimum=0)
 # Break-glass viewing of retained original frames: how long an approved grant lasts.
 PROCTOR_BREAK_GLASS_GRANT_MIN = env_int("PROCTOR_BREAK_GLASS_GRANT_MIN", 30, minimum=1)
 PROCTOR_RETENTION_BATCH = env_int("PROCTOR_RETENTION_BATCH", 200, minimum=1)
-
-CELERY_BEAT_SCHEDULE = {
-    "privacy-apply-retention": {"task": "privacy.apply_retention", "schedule": 3600.0},
+CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
+    "task": "privacy.apply_retention",
+    "schedule": env_int("PROCTOR_RETENTION_EVERY_S", 3600, minimum=60),
 }
