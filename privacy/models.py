@@ -108,7 +108,7 @@ class ErasureRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Erasure for {self.student} at {self.institution} ({self.get_status_display()})"
+        return f"Erasure request {self.pk} ({self.get_status_display()})"
 
 
 def original_upload_to(instance: OriginalFrame, filename: str) -> str:
@@ -185,7 +185,7 @@ class BreakGlassGrant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Break-glass on {self.session_id} by {self.requested_by} ({self.status})"
+        return f"Break-glass on session {self.session_id} ({self.get_status_display()})"
 
     def is_active(self, at=None) -> bool:
         at = at or timezone.now()

@@ -44,8 +44,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "exams",
     "monitoring",
-    "reviews",
     "privacy",
+    "reviews",  # last of ours: its post_migrate sets up the role groups (exams/apps.py)
 ]
 
 MIDDLEWARE = [
