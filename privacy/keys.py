@@ -40,12 +40,21 @@ def _cache_get(session_id: str) -> bytes | None:
 
 
 def _cache_put(session_id: str, dek: bytes) -> None:
+    """Cache the key once the transaction that read or minted its row has committed.
+
+    Caching earlier would be a data-loss bug: a key minted in a transaction that then
+    rolls back has no stored row, and data sealed with it later would never open again.
+    """
     if settings.PROCTOR_DEK_CACHE_S <= 0:
         return
-    with _cache_lock:
-        if len(_cache) >= _CACHE_MAX:
-            _cache.clear()
-        _cache[session_id] = (time.monotonic(), dek)
+
+    def put() -> None:
+        with _cache_lock:
+            if len(_cache) >= _CACHE_MAX:
+                _cache.clear()
+            _cache[session_id] = (time.monotonic(), dek)
+
+    transaction.on_commit(put)
 
 
 def cache_evict(session_id: uuid.UUID | str | None = None) -> None:

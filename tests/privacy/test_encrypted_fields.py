@@ -112,3 +112,29 @@ def test_unknown_key_version_names_the_fix(session, settings):
     keys.cache_evict()
     with pytest.raises(UnknownKeyVersion, match="Key version 7 is not in PROCTOR_KEYRING"):
         _ = Incident.objects.get(session=session).payload
+
+
+def test_a_data_key_minted_in_a_rolled_back_transaction_is_never_reused(session):
+    from django.db import transaction
+
+    from privacy import keys
+
+    with pytest.raises(RuntimeError, match="crash"), transaction.atomic():
+        f.IncidentFactory(session=session, payload={"lost": True})
+        raise RuntimeError("crash")
+    assert not SessionKey.objects.filter(session=session).exists()
+
+    incident = f.IncidentFactory(session=session, payload={"kept": True})
+    keys.cache_evict()
+    assert Incident.objects.get(pk=incident.pk).payload == {"kept": True}
+
+
+def test_data_keys_are_cached_only_after_commit(session, django_capture_on_commit_callbacks):
+    from privacy import keys
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        keys.data_key_for_session(session.pk, create=True)
+    assert keys._cache_get(str(session.pk)) is None
+    for callback in callbacks:
+        callback()
+    assert keys._cache_get(str(session.pk)) is not None

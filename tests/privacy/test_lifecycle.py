@@ -279,3 +279,11 @@ def test_expired_originals_are_purged_by_retention(session, settings):
         session=session, seq=1, captured_at=timezone.now() - timedelta(days=8), data=b"x"
     )
     assert services.retention_apply().originals_purged == 1
+
+
+def test_beat_task_applies_retention(session):
+    from privacy.tasks import apply_retention
+
+    _ended(session, days_ago=31)
+    assert apply_retention() == {"shredded": 1, "held": 0, "originals_purged": 0}
+    assert apply_retention()["shredded"] == 0  # idempotent
