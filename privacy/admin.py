@@ -48,8 +48,9 @@ class EncryptedFieldsAdminMixin:
                 )
             except PrivacyError as exc:  # not allowed, or shredded
                 return f"hidden ({exc})"
+            shown = {name: services.readable(value) for name, value in values.items()}
             return format_html(
-                "<pre>{}</pre>", json.dumps(values, indent=2, sort_keys=True, default=str)
+                "<pre>{}</pre>", json.dumps(shown, indent=2, sort_keys=True, default=str)
             )
 
         decrypted.short_description = "Decrypted (each viewing is audited)"

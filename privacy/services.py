@@ -14,6 +14,7 @@ Services raise privacy.errors subclasses; edges translate NotAllowed into 404.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -57,6 +58,24 @@ from reviews.services import audit_record
 logger = logging.getLogger(__name__)
 
 FILE_AREAS = ("evidence", "originals")
+
+
+def readable(value: Any) -> Any:
+    """A decrypted value as people read it: JSON bytes parsed, other bytes as text (or
+    base64 when they are not text)."""
+    if isinstance(value, bytes | memoryview):
+        raw = bytes(value)
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            pass
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(raw).decode("ascii")}
+    return value
 
 
 def _not_found() -> NotAllowed:
@@ -296,7 +315,7 @@ def student_data_export(*, student: AbstractBaseUser, actor: AbstractBaseUser) -
             incidents = [
                 {"kind": i.kind, "severity": i.severity, "started_at": i.started_at,
                  "ended_at": i.ended_at, "score": i.score, "status": i.status,
-                 "details": i.payload}
+                 "details": readable(i.payload)}
                 for i in Incident.objects.filter(session=session).order_by("started_at")
             ]
             add(f"{base}/incidents.json", _json(incidents), "incidents")

@@ -10,7 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from exams.models import Course, ExamSession
-from privacy.fields import EncryptedJSONField, EncryptedTextField
+from privacy.fields import EncryptedBinaryField, EncryptedTextField
 from privacy.storage import evidence_storage, evidence_upload_to
 
 
@@ -18,8 +18,8 @@ class Incident(models.Model):
     """Something a check flagged during a session, for a reviewer to confirm or dismiss.
 
     Only what must be queried is plain (kind, times, severity, score, status); the details
-    a reviewer reads go in ``payload``, a dict encrypted under the session's data key and
-    bound to this row's ``uid`` (privacy/fields.py).
+    a reviewer reads go in ``payload`` (bytes, usually JSON), encrypted under the session's
+    data key and bound to this row's ``uid`` (privacy/fields.py).
     """
 
     class Kind(models.TextChoices):
@@ -58,7 +58,9 @@ class Incident(models.Model):
         default=uuid.uuid4, unique=True, editable=False,
         help_text="The row's identity in its ciphertexts' associated data.",
     )
-    payload = EncryptedJSONField(help_text="Details for reviewers (encrypted at rest).")
+    payload = EncryptedBinaryField(
+        help_text="Details for reviewers, usually JSON bytes (encrypted at rest)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='incident',
             name='payload',
-            field=privacy.fields.EncryptedJSONField(help_text='Details for reviewers (encrypted at rest).'),
+            field=privacy.fields.EncryptedBinaryField(help_text='Details for reviewers, usually JSON bytes (encrypted at rest).'),
         ),
         migrations.AlterField(
             model_name='incident',

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -13,13 +14,18 @@ from reviews.models import Incident, ReviewDecision
 from tests import factories as f
 
 
+def js(value) -> bytes:
+    """Incident payloads are bytes, usually JSON, as the pipeline writes them."""
+    return json.dumps(value).encode()
+
+
 def plant(session, reviewer, *, originals: bool = False) -> list[str]:
     """Write one incident, one review note, one evidence image (and an original frame)
     each holding a unique canary; return the canaries."""
     tag = uuid.uuid4().hex[:12]
     canaries = [f"CANARY-payload-{tag}", f"CANARY-note-{tag}", f"CANARY-image-{tag}"]
     incident = f.IncidentFactory(
-        session=session, payload={"detail": canaries[0]}, status=Incident.Status.CONFIRMED
+        session=session, payload=js({"detail": canaries[0]}), status=Incident.Status.CONFIRMED
     )
     f.ReviewDecisionFactory(
         incident=incident, reviewer=reviewer, note=canaries[1],

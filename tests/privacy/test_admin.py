@@ -11,6 +11,7 @@ from exams.models import Enrollment
 from privacy.models import BreakGlassGrant, ErasureRequest, ShredRecord
 from reviews.models import AuditEvent
 from tests import factories as f
+from tests.privacy.helpers import js
 
 
 def _admin(name, *args):
@@ -18,7 +19,7 @@ def _admin(name, *args):
 
 
 def test_incident_list_never_shows_the_decrypted_payload(client, reviewer, session):
-    f.IncidentFactory(session=session, payload={"detail": "CANARY-list"})
+    f.IncidentFactory(session=session, payload=js({"detail": "CANARY-list"}))
     client.force_login(reviewer)
 
     page = client.get(_admin("reviews_incident_changelist"), secure=True).content.decode()
@@ -29,7 +30,7 @@ def test_incident_list_never_shows_the_decrypted_payload(client, reviewer, sessi
 
 
 def test_incident_detail_shows_decrypted_payload_and_audits_it(client, reviewer, session):
-    incident = f.IncidentFactory(session=session, payload={"detail": "CANARY-detail"})
+    incident = f.IncidentFactory(session=session, payload=js({"detail": "CANARY-detail"}))
     client.force_login(reviewer)
 
     response = client.get(_admin("reviews_incident_change", incident.pk), secure=True)
@@ -54,7 +55,7 @@ def test_decision_note_detail_is_decrypted_for_staff(client, reviewer, session):
 def test_institution_admin_exports_a_students_data_from_enrolments(
     client, institution_admin, student, session
 ):
-    f.IncidentFactory(session=session, payload={"detail": "CANARY-export"})
+    f.IncidentFactory(session=session, payload=js({"detail": "CANARY-export"}))
     enrollment = Enrollment.objects.get(student=student)
     client.force_login(institution_admin)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
@@ -11,6 +13,7 @@ from privacy.fields import Ciphertext
 from privacy.models import SessionKey
 from reviews.models import Evidence, Incident, ReviewDecision
 from tests import factories as f
+from tests.privacy.helpers import js
 
 
 def _raw(model, pk, field):
@@ -23,17 +26,17 @@ def _raw(model, pk, field):
 
 
 def test_incident_payload_round_trips_and_is_ciphertext_in_the_column(session):
-    incident = f.IncidentFactory(session=session, payload={"note": "canary-payload-1"})
+    incident = f.IncidentFactory(session=session, payload=js({"note": "canary-payload-1"}))
 
     raw = _raw(Incident, incident.pk, "payload")
     assert b"canary-payload-1" not in raw
-    assert Incident.objects.get(pk=incident.pk).payload == {"note": "canary-payload-1"}
+    assert json.loads(Incident.objects.get(pk=incident.pk).payload) == {"note": "canary-payload-1"}
 
 
 def test_each_session_gets_its_own_wrapped_data_key(session, exam, other_student):
     other = f.ExamSessionFactory(exam=exam, student=other_student)
-    f.IncidentFactory(session=session, payload={"a": 1})
-    f.IncidentFactory(session=other, payload={"a": 1})
+    f.IncidentFactory(session=session, payload=js({"a": 1}))
+    f.IncidentFactory(session=other, payload=js({"a": 1}))
 
     keys = SessionKey.objects.filter(session__in=[session, other])
     assert keys.count() == 2
@@ -42,7 +45,7 @@ def test_each_session_gets_its_own_wrapped_data_key(session, exam, other_student
 
 
 def test_values_list_returns_ciphertext_not_plaintext(session):
-    f.IncidentFactory(session=session, payload={"secret": "x"})
+    f.IncidentFactory(session=session, payload=js({"secret": "x"}))
 
     (value,) = Incident.objects.values_list("payload", flat=True)
     assert isinstance(value, Ciphertext)
@@ -50,17 +53,17 @@ def test_values_list_returns_ciphertext_not_plaintext(session):
 
 
 def test_encrypted_column_cannot_be_filtered_or_updated_in_bulk(session):
-    f.IncidentFactory(session=session, payload={"a": 1})
+    f.IncidentFactory(session=session, payload=js({"a": 1}))
 
     with pytest.raises(EncryptionRequired, match="cannot be filtered on"):
-        list(Incident.objects.filter(payload={"a": 1}))
+        list(Incident.objects.filter(payload=js({"a": 1})))
     with pytest.raises(EncryptionRequired, match=r"QuerySet.update\(\)"):
-        Incident.objects.update(payload={"a": 2})
+        Incident.objects.update(payload=js({"a": 2}))
 
 
 def test_payload_swapped_between_rows_of_one_session_is_refused(session):
-    first = f.IncidentFactory(session=session, payload={"who": "first"})
-    second = f.IncidentFactory(session=session, payload={"who": "second"})
+    first = f.IncidentFactory(session=session, payload=js({"who": "first"}))
+    second = f.IncidentFactory(session=session, payload=js({"who": "second"}))
     stolen = Ciphertext(_raw(Incident, first.pk, "payload"))
     Incident.objects.filter(pk=second.pk).update(payload=stolen)
 
@@ -105,7 +108,7 @@ def test_evidence_file_moved_to_another_session_is_refused(session, exam, other_
 
 
 def test_unknown_key_version_names_the_fix(session, settings):
-    f.IncidentFactory(session=session, payload={"a": 1})
+    f.IncidentFactory(session=session, payload=js({"a": 1}))
     SessionKey.objects.filter(session=session).update(kek_version=7)
     from privacy import keys
 
@@ -120,13 +123,13 @@ def test_a_data_key_minted_in_a_rolled_back_transaction_is_never_reused(session)
     from privacy import keys
 
     with pytest.raises(RuntimeError, match="crash"), transaction.atomic():
-        f.IncidentFactory(session=session, payload={"lost": True})
+        f.IncidentFactory(session=session, payload=js({"lost": True}))
         raise RuntimeError("crash")
     assert not SessionKey.objects.filter(session=session).exists()
 
-    incident = f.IncidentFactory(session=session, payload={"kept": True})
+    incident = f.IncidentFactory(session=session, payload=js({"kept": True}))
     keys.cache_evict()
-    assert Incident.objects.get(pk=incident.pk).payload == {"kept": True}
+    assert json.loads(Incident.objects.get(pk=incident.pk).payload) == {"kept": True}
 
 
 def test_data_keys_are_cached_only_after_commit(session, django_capture_on_commit_callbacks):
@@ -138,3 +141,15 @@ def test_data_keys_are_cached_only_after_commit(session, django_capture_on_commi
     for callback in callbacks:
         callback()
     assert keys._cache_get(str(session.pk)) is not None
+
+
+def test_json_field_takes_dicts_and_names_the_fix_for_bytes():
+    from privacy.fields import EncryptedJSONField
+
+    field = EncryptedJSONField()
+    field.set_attributes_from_name("details")
+    field.model = Incident
+    assert field.decode(field.encode({"tab": "hidden"})) == {"tab": "hidden"}
+    assert field.is_empty({}) and field.empty_value() == {}
+    with pytest.raises(EncryptionRequired, match="takes a JSON value"):
+        field.encode(b"{}")

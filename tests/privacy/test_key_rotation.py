@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -15,6 +16,7 @@ from privacy.models import SessionKey
 from proctor_site.env import env_keyring
 from reviews.models import Incident
 from tests import factories as f
+from tests.privacy.helpers import js
 
 NEW_KEK = bytes(range(100, 132))
 
@@ -66,8 +68,8 @@ def test_active_version_must_exist(settings):
 @pytest.mark.django_db
 def test_rotation_rewraps_keys_without_touching_data(session, exam, other_student, settings):
     other = f.ExamSessionFactory(exam=exam, student=other_student)
-    first = f.IncidentFactory(session=session, payload={"canary": "rot-1"})
-    second = f.IncidentFactory(session=other, payload={"canary": "rot-2"})
+    first = f.IncidentFactory(session=session, payload=js({"canary": "rot-1"}))
+    second = f.IncidentFactory(session=other, payload=js({"canary": "rot-2"}))
     payload_before = Incident.objects.filter(pk=first.pk).values_list("payload", flat=True)[0]
 
     settings.PROCTOR_KEYRING = _ring(1, 2)
@@ -81,5 +83,5 @@ def test_rotation_rewraps_keys_without_touching_data(session, exam, other_studen
     )
     settings.PROCTOR_KEYRING = _ring(2)  # the old KEK is retired
     keys.cache_evict()
-    assert Incident.objects.get(pk=first.pk).payload == {"canary": "rot-1"}
-    assert Incident.objects.get(pk=second.pk).payload == {"canary": "rot-2"}
+    assert json.loads(Incident.objects.get(pk=first.pk).payload) == {"canary": "rot-1"}
+    assert json.loads(Incident.objects.get(pk=second.pk).payload) == {"canary": "rot-2"}

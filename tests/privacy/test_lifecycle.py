@@ -24,7 +24,7 @@ from privacy.errors import (
 from privacy.models import BreakGlassGrant, ErasureRequest, SessionKey, ShredRecord
 from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
 from tests import factories as f
-from tests.privacy.helpers import plant
+from tests.privacy.helpers import js, plant
 
 
 def _ended(session, *, days_ago: float, now=None):
@@ -45,19 +45,19 @@ def _files(settings):
 
 
 def test_reviewer_reveal_is_audited(session, reviewer):
-    incident = f.IncidentFactory(session=session, payload={"yaw_deg": 41})
+    incident = f.IncidentFactory(session=session, payload=js({"yaw_deg": 41}))
 
     values = services.record_reveal(
         actor=reviewer, record=incident, fields=["payload"], reason="review"
     )
 
-    assert values == {"payload": {"yaw_deg": 41}}
+    assert values == {"payload": js({"yaw_deg": 41})}
     event = AuditEvent.objects.get(action="privacy.decrypt")
     assert (event.actor, event.target) == (reviewer, f"reviews.incident:{incident.pk}")
 
 
 def test_outsider_and_other_student_cannot_decrypt(session, outsider, other_student):
-    incident = f.IncidentFactory(session=session, payload={"a": 1})
+    incident = f.IncidentFactory(session=session, payload=js({"a": 1}))
     for user in (outsider, other_student):
         with pytest.raises(NotAllowed, match="No such record"):
             services.record_reveal(actor=user, record=incident, fields=["payload"])
@@ -94,7 +94,7 @@ def test_shredding_destroys_key_columns_and_files(
 
     key = SessionKey.objects.get(session=session)
     assert key.is_shredded and bytes(key.wrapped_dek) == b""
-    assert Incident.objects.get(session=session).payload == {}
+    assert Incident.objects.get(session=session).payload == b""
     assert ReviewDecision.objects.get(session=session).note == ""
     assert not Evidence.objects.filter(session=session).exists()
     assert _files(settings) == []
@@ -108,7 +108,7 @@ def test_shredding_twice_is_a_no_op_and_new_data_is_refused(session, reviewer):
     assert services.session_shred(session=session, cause=ShredRecord.Cause.RETENTION) == first
 
     with pytest.raises(SessionShredded, match="crypto-shredded"):
-        f.IncidentFactory(session=session, payload={"late": True})
+        f.IncidentFactory(session=session, payload=js({"late": True}))
 
 
 def test_retention_with_frozen_clock_shreds_exactly_the_expired_sessions(course, reviewer):
@@ -180,7 +180,7 @@ def test_institution_admin_may_export_a_students_data(student, institution_admin
 def test_erasure_is_blocked_while_a_review_is_open_then_shreds(
     session, student, institution, institution_admin, reviewer
 ):
-    incident = f.IncidentFactory(session=session, payload={"a": 1})
+    incident = f.IncidentFactory(session=session, payload=js({"a": 1}))
     request = services.erasure_request(student=student, institution=institution, actor=student)
 
     with pytest.raises(NotAllowed):
@@ -199,7 +199,7 @@ def test_erasure_is_blocked_while_a_review_is_open_then_shreds(
     request.refresh_from_db()
     assert (request.status, request.sessions_shredded) == (ErasureRequest.Status.COMPLETED, 1)
     assert ShredRecord.objects.get(session_ref=session.pk).cause == "erasure"
-    assert Incident.objects.get(pk=incident.pk).payload == {}
+    assert Incident.objects.get(pk=incident.pk).payload == b""
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"privacy.erasure.request", "privacy.erasure.refused", "privacy.shred",
             "privacy.erasure.complete"} <= actions

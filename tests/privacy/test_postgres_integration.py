@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from privacy.errors import BreakGlassRefused, DecryptionFailed
 from privacy.models import BreakGlassGrant, SessionKey, ShredRecord
 from reviews.models import Evidence, Incident, ReviewDecision
 from tests import factories as f
-from tests.privacy.helpers import plant
+from tests.privacy.helpers import js, plant
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +57,14 @@ def _found(canary: str, haystack: bytes) -> bool:
 
 @pytest.mark.django_db
 def test_ciphertext_swapped_between_rows_is_rejected(session):
-    first = f.IncidentFactory(session=session, payload={"who": "first"})
-    second = f.IncidentFactory(session=session, payload={"who": "second"})
+    first = f.IncidentFactory(session=session, payload=js({"who": "first"}))
+    second = f.IncidentFactory(session=session, payload=js({"who": "second"}))
     _sql(
         "UPDATE reviews_incident SET payload = (SELECT payload FROM reviews_incident "
         "WHERE id = %s) WHERE id = %s", [first.pk, second.pk],
     )
 
-    assert Incident.objects.get(pk=first.pk).payload == {"who": "first"}
+    assert json.loads(Incident.objects.get(pk=first.pk).payload) == {"who": "first"}
     with pytest.raises(DecryptionFailed, match=f"record=reviews.incident:{second.uid}"):
         _ = Incident.objects.get(pk=second.pk).payload
 
@@ -73,8 +74,8 @@ def test_ciphertext_and_wrapped_keys_swapped_between_sessions_are_rejected(
     session, exam, other_student, reviewer
 ):
     other = f.ExamSessionFactory(exam=exam, student=other_student)
-    mine = f.IncidentFactory(session=session, payload={"who": "mine"})
-    theirs = f.IncidentFactory(session=other, payload={"who": "theirs"})
+    mine = f.IncidentFactory(session=session, payload=js({"who": "mine"}))
+    theirs = f.IncidentFactory(session=other, payload=js({"who": "theirs"}))
     decision = f.ReviewDecisionFactory(incident=theirs, reviewer=reviewer, note="theirs")
     # Move my incident, ciphertext and all, into the other session.
     _sql("UPDATE reviews_incident SET session_id = %s WHERE id = %s", [other.pk, mine.pk])
@@ -95,7 +96,7 @@ def test_ciphertext_and_wrapped_keys_swapped_between_sessions_are_rejected(
 def test_rotation_interrupted_and_resumed_loses_nothing(exam, course, settings):
     sessions = [f.ExamSessionFactory(exam=exam) for _ in range(5)]
     for n, session in enumerate(sessions):
-        f.IncidentFactory(session=session, payload={"n": n})
+        f.IncidentFactory(session=session, payload=js({"n": n}))
     before = dict(Incident.objects.values_list("pk", "payload"))
     settings.PROCTOR_KEYRING = {1: bytes(range(32)), 2: bytes(range(64, 96))}
 
@@ -113,7 +114,7 @@ def test_rotation_interrupted_and_resumed_loses_nothing(exam, course, settings):
 
     settings.PROCTOR_KEYRING = {2: bytes(range(64, 96))}
     keys.cache_evict()
-    assert sorted(i.payload["n"] for i in Incident.objects.all()) == [0, 1, 2, 3, 4]
+    assert sorted(json.loads(i.payload)["n"] for i in Incident.objects.all()) == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -145,7 +146,8 @@ def test_after_shredding_canaries_are_nowhere_in_pg_dump_nor_storage(
     assert bytes(SessionKey.objects.get(session=doomed).wrapped_dek) == b""
     # The other session is untouched and still readable.
     keys.cache_evict()
-    assert Incident.objects.get(session=survivor).payload == {"detail": survivor_canaries[0]}
+    survivor_incident = Incident.objects.get(session=survivor)
+    assert json.loads(survivor_incident.payload) == {"detail": survivor_canaries[0]}
     with Evidence.objects.get(session=survivor).image.open() as handle:
         assert survivor_canaries[2].encode() in handle.read()
 
