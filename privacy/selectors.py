@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from exams.models import Exam, ExamSession
-from privacy.models import BreakGlassGrant, ShredRecord
+from exams.models import Exam, ExamSession, Institution
+from privacy.models import BreakGlassGrant, ErasureRequest, ShredRecord
 from reviews.models import Incident, ReviewDecision
 
 CLOSING_DECISIONS = (ReviewDecision.Decision.CLOSE_CLEAR, ReviewDecision.Decision.CLOSE_VIOLATION)
@@ -73,3 +73,12 @@ def break_glass_notices_for_student(*, student: AbstractBaseUser) -> QuerySet[Br
         .select_related("session__exam")
         .order_by("-decided_at")
     )
+
+
+def institutions_of_student(*, student: AbstractBaseUser) -> QuerySet[Institution]:
+    """Institutions where the student is enrolled: where they may ask for erasure."""
+    return Institution.objects.filter(courses__enrollments__student=student).distinct()
+
+
+def erasure_requests_of_student(*, student: AbstractBaseUser) -> QuerySet[ErasureRequest]:
+    return ErasureRequest.objects.filter(student=student).select_related("institution")

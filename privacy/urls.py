@@ -9,4 +9,5 @@ app_name = "privacy"
 urlpatterns = [
     path("files/<path:name>", views.file_view, name="file"),
     path("my-data/export/", views.my_data_export, name="my_data_export"),
+    path("my-data/erase/", views.my_erasure_request, name="my_erasure_request"),
 ]

@@ -3,12 +3,14 @@ call one service; refusals answer 404 so nobody learns what exists."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
-from privacy import services
-from privacy.errors import BreakGlassRefused, NotAllowed
+from privacy import selectors, services
+from privacy.errors import BreakGlassRefused, IllegalRequestState, NotAllowed
 from privacy.models import OriginalFrame
 from reviews.models import Evidence
 
@@ -47,3 +49,30 @@ def my_data_export(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = 'attachment; filename="my-proctor-data.zip"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@login_required
+@require_POST
+def my_erasure_request(request: HttpRequest) -> HttpResponse:
+    """The signed-in student asks one institution to erase their data (an admin decides)."""
+    institution = (
+        selectors.institutions_of_student(student=request.user)
+        .filter(pk=request.POST.get("institution") or 0)
+        .first()
+    )
+    if institution is None:
+        raise Http404
+    try:
+        services.erasure_request(
+            student=request.user, institution=institution, actor=request.user,
+            reason=request.POST.get("reason", "")[:1000],
+        )
+    except IllegalRequestState as exc:
+        messages.info(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Your erasure request was sent to {institution}. An administrator there "
+            "decides; data under an open review is kept until the review is closed.",
+        )
+    return redirect("exams:my_exams")

@@ -152,3 +152,27 @@ def test_student_page_shows_break_glass_notice_and_export_button(
     assert reverse("privacy:my_data_export") in page
     response = client.post(reverse("privacy:my_data_export"), secure=True)
     assert response["Content-Type"] == "application/zip"
+
+
+def test_student_asks_for_erasure_from_their_page(client, student, institution, session):
+    client.force_login(student)
+    page = client.get(reverse("exams:my_exams"), secure=True).content.decode()
+    assert "Ask for erasure" in page
+
+    response = client.post(
+        reverse("privacy:my_erasure_request"), {"institution": institution.pk}, secure=True
+    )
+
+    assert response.status_code == 302
+    request = ErasureRequest.objects.get(student=student)
+    assert (request.institution, request.requested_by) == (institution, student)
+
+
+def test_student_cannot_ask_an_institution_they_are_not_in(client, student):
+    other = f.InstitutionFactory()
+    client.force_login(student)
+    response = client.post(
+        reverse("privacy:my_erasure_request"), {"institution": other.pk}, secure=True
+    )
+    assert response.status_code == 404
+    assert not ErasureRequest.objects.exists()
