@@ -106,6 +106,23 @@ def record_reveal(
     return values
 
 
+def session_data_reveal(
+    *, actor: AbstractBaseUser, session: ExamSession, what: str, reason: str = ""
+) -> None:
+    """Authorize and audit one person viewing many decrypted records of one session.
+
+    For pages that show a whole session (timeline, API list): one audit entry per view
+    instead of one per row. After it returns, read the records' encrypted attributes as
+    usual. Raises NotAllowed.
+    """
+    if not permissions.can_decrypt_session(actor, session):
+        raise _not_found()
+    audit_record(
+        actor=actor, action="privacy.decrypt", session=session,
+        target=f"session:{session.pk}", reason=reason, detail={"what": what},
+    )
+
+
 def evidence_open(*, actor: AbstractBaseUser, evidence: Evidence, reason: str = "") -> bytes:
     """The decrypted anonymized image. Raises NotAllowed; audited."""
     if not permissions.can_decrypt_session(actor, evidence.session):

@@ -287,3 +287,22 @@ def test_beat_task_applies_retention(session):
     _ended(session, days_ago=31)
     assert apply_retention() == {"shredded": 1, "held": 0, "originals_purged": 0}
     assert apply_retention()["shredded"] == 0  # idempotent
+
+
+def test_apply_retention_dry_run_changes_nothing(session, capsys):
+    _ended(session, days_ago=31)
+
+    call_command("apply_retention", dry_run=True)
+
+    assert "1 session(s) due; nothing changed" in capsys.readouterr().out
+    assert not ShredRecord.objects.exists()
+
+
+def test_session_reveal_audits_one_view_of_a_whole_session(session, reviewer, outsider):
+    services.session_data_reveal(actor=reviewer, session=session, what="timeline")
+    with pytest.raises(NotAllowed):
+        services.session_data_reveal(actor=outsider, session=session, what="timeline")
+    event = AuditEvent.objects.get(action="privacy.decrypt")
+    assert (event.actor, event.target, event.detail) == (
+        reviewer, f"session:{session.pk}", {"what": "timeline"}
+    )
