@@ -51,6 +51,7 @@ from privacy.models import (
     SessionKey,
     ShredRecord,
 )
+from privacy.signals import session_shredding
 from privacy.storage import delete_session_files, evidence_storage
 from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
 from reviews.services import audit_record
@@ -197,6 +198,8 @@ def session_shred(
         Evidence.objects.filter(session=session).delete()
         OriginalFrame.objects.filter(session=session).delete()
         ExamSession.objects.filter(pk=session.pk).update(client_info={}, end_reason="")
+        for _receiver, extra in session_shredding.send(sender=ExamSession, session=session):
+            object_count += extra or 0
         record = ShredRecord.objects.create(
             session_ref=session.pk, exam=session.exam, cause=cause, actor=actor,
             aggregates=aggregates, objects_deleted=object_count, shredded_at=now,

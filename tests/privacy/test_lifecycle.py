@@ -306,3 +306,32 @@ def test_session_reveal_audits_one_view_of_a_whole_session(session, reviewer, ou
     assert (event.actor, event.target, event.detail) == (
         reviewer, f"session:{session.pk}", {"what": "timeline"}
     )
+
+
+def test_shredding_tells_other_apps_and_rolls_back_if_one_fails(session):
+    from privacy.signals import session_shredding
+
+    seen = []
+
+    def drop_spool(sender, session, **kwargs):
+        seen.append(session.pk)
+        return 2
+
+    def broken(sender, session, **kwargs):
+        raise RuntimeError("spool unavailable")
+
+    session_shredding.connect(broken)
+    try:
+        with pytest.raises(RuntimeError, match="spool unavailable"):
+            services.session_shred(session=session, cause=ShredRecord.Cause.RETENTION)
+    finally:
+        session_shredding.disconnect(broken)
+    assert not SessionKey.objects.filter(session=session, shredded_at__isnull=False).exists()
+
+    session_shredding.connect(drop_spool)
+    try:
+        record = services.session_shred(session=session, cause=ShredRecord.Cause.RETENTION)
+    finally:
+        session_shredding.disconnect(drop_spool)
+    assert seen == [session.pk]
+    assert record.objects_deleted == 2
