@@ -408,7 +408,8 @@ def erasure_decide(
     """An institution admin approves (then every session is shredded) or rejects.
 
     Raises NotAllowed; IllegalRequestState when already decided; ErasureBlocked, leaving
-    the request open, while any of the student's sessions there is under open review.
+    the request open, while any of the student's sessions there is under open review (or
+    appeal) or still running.
     """
     if not permissions.can_decide_erasure(actor, institution_id=request.institution_id):
         raise _not_found()
@@ -424,12 +425,18 @@ def erasure_decide(
         )
         if approve:
             blocked = [
-                str(s) for s in selectors.sessions_with_open_review(sessions)
-            ]
+                f"{s.exam.title}: review or appeal open"
+                for s in selectors.sessions_with_open_review(sessions)
+            ] + [f"{s.exam.title}: still running" for s in sessions if not s.is_finished]
         if not blocked:
             now = timezone.now()
+            target = f"erasure:{request.pk}"
             shredded = 0
             if approve:
+                audit_record(
+                    actor=actor, action="privacy.erasure.approve", target=target, reason=note,
+                    detail={"student": request.student_id, "sessions": sessions.count()},
+                )
                 for session in sessions:
                     session_shred(
                         session=session, cause=ShredRecord.Cause.ERASURE, actor=actor, now=now
@@ -446,18 +453,18 @@ def erasure_decide(
             audit_record(
                 actor=actor,
                 action="privacy.erasure.complete" if approve else "privacy.erasure.reject",
-                target=f"erasure:{request.pk}", reason=note,
+                target=target, reason=note,
                 detail={"student": request.student_id, "sessions_shredded": shredded},
             )
             return request
+    # Recorded after the (empty) transaction, so the refusal stays in the trail.
     audit_record(
         actor=actor, action="privacy.erasure.refused", target=f"erasure:{request.pk}",
-        reason="review open", detail={"sessions": len(blocked)},
+        reason="; ".join(blocked),
     )
     raise ErasureBlocked(
-        f"Erasure request {request.pk} cannot be approved yet: {len(blocked)} session(s) "
-        f"are under an open review or appeal ({'; '.join(blocked)}). Close the review, "
-        "then approve again."
+        f"Erasure request {request.pk} cannot be approved yet: {'; '.join(blocked)}. "
+        "Close the review or appeal (or wait for the session to end), then approve again."
     )
 
 

@@ -74,6 +74,11 @@ def test_institution_admin_exports_a_students_data_from_enrolments(
 def test_erasure_is_requested_and_approved_through_the_admin(
     client, institution_admin, institution, student, session
 ):
+    from django.utils import timezone
+
+    from exams.models import ExamSession
+
+    ExamSession.objects.filter(pk=session.pk).update(state="submitted", ended_at=timezone.now())
     client.force_login(institution_admin)
     client.post(
         _admin("privacy_erasurerequest_add"),

@@ -180,12 +180,13 @@ def test_institution_admin_may_export_a_students_data(student, institution_admin
 def test_erasure_is_blocked_while_a_review_is_open_then_shreds(
     session, student, institution, institution_admin, reviewer
 ):
+    _ended(session, days_ago=1)
     incident = f.IncidentFactory(session=session, payload=js({"a": 1}))
     request = services.erasure_request(student=student, institution=institution, actor=student)
 
     with pytest.raises(NotAllowed):
         services.erasure_decide(request=request, actor=reviewer, approve=True)
-    with pytest.raises(ErasureBlocked, match="under an open review or appeal"):
+    with pytest.raises(ErasureBlocked, match="Midterm: review or appeal open"):
         services.erasure_decide(request=request, actor=institution_admin, approve=True)
     request.refresh_from_db()
     assert request.status == ErasureRequest.Status.REQUESTED
@@ -201,8 +202,16 @@ def test_erasure_is_blocked_while_a_review_is_open_then_shreds(
     assert ShredRecord.objects.get(session_ref=session.pk).cause == "erasure"
     assert Incident.objects.get(pk=incident.pk).payload == b""
     actions = set(AuditEvent.objects.values_list("action", flat=True))
-    assert {"privacy.erasure.request", "privacy.erasure.refused", "privacy.shred",
-            "privacy.erasure.complete"} <= actions
+    assert {"privacy.erasure.request", "privacy.erasure.refused", "privacy.erasure.approve",
+            "privacy.shred", "privacy.erasure.complete"} <= actions
+
+
+def test_erasure_waits_for_a_running_session_to_end(
+    session, student, institution, institution_admin
+):
+    request = services.erasure_request(student=student, institution=institution, actor=student)
+    with pytest.raises(ErasureBlocked, match="Midterm: still running"):
+        services.erasure_decide(request=request, actor=institution_admin, approve=True)
 
 
 def test_other_student_cannot_request_erasure_for_someone_else(
