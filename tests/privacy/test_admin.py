@@ -181,3 +181,20 @@ def test_student_cannot_ask_an_institution_they_are_not_in(client, student):
     )
     assert response.status_code == 404
     assert not ErasureRequest.objects.exists()
+
+
+def test_privacy_admin_pages_render_for_a_superuser(admin_client, session, reviewer):
+    from privacy import services
+    from privacy.models import SessionKey
+
+    f.IncidentFactory(session=session, payload=b'{"a": 1}')
+    services.session_shred(session=session, cause="retention")
+    for model in ("sessionkey", "shredrecord", "erasurerequest", "breakglassgrant"):
+        response = admin_client.get(_admin(f"privacy_{model}_changelist"), secure=True)
+        assert response.status_code == 200, model
+    for model in ("erasurerequest", "breakglassgrant"):
+        assert admin_client.get(_admin(f"privacy_{model}_add"), secure=True).status_code == 200
+    key = SessionKey.objects.get(session=session)
+    page = admin_client.get(_admin("privacy_sessionkey_change", key.pk), secure=True)
+    assert page.status_code == 200
+    assert "wrapped_dek" not in page.content.decode()
