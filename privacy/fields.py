@@ -9,7 +9,7 @@ attribute access. Consequences worth knowing:
 * ``QuerySet.values()`` and ``values_list()`` return the sealed ``Ciphertext``, never
   plaintext, and ``filter(payload=...)`` or ``update(payload=...)`` with a plain value raise
   EncryptionRequired: an encrypted column cannot be queried. Keep what must be queried in
-  plain columns.
+  plain columns. ``bulk_update`` of an encrypted field raises too; ``bulk_create`` works.
 * The empty value (``""``, ``{}``, ``b""``) is stored as an empty column without a key, and
   shredding empties columns, so a shredded row reads as empty.
 * Reading a value that was copied from another row, field or session raises

@@ -153,3 +153,13 @@ def test_json_field_takes_dicts_and_names_the_fix_for_bytes():
     assert field.is_empty({}) and field.empty_value() == {}
     with pytest.raises(EncryptionRequired, match="takes a JSON value"):
         field.encode(b"{}")
+
+
+def test_bulk_create_encrypts_each_row(session):
+    rows = Incident.objects.bulk_create(
+        [f.IncidentFactory.build(session=session, payload=b"canary-bulk-%d" % i) for i in range(3)]
+    )
+    assert all(b"canary-bulk" not in _raw(Incident, r.pk, "payload") for r in rows)
+    assert sorted(i.payload for i in Incident.objects.all()) == [
+        b"canary-bulk-0", b"canary-bulk-1", b"canary-bulk-2"
+    ]
