@@ -130,6 +130,9 @@ def test_after_shredding_canaries_are_nowhere_in_pg_dump_nor_storage(
 
     dump = _pg_dump()
     stored = _storage_bytes(settings)
+    # The dump is of this test's database (else the absences below would prove nothing).
+    assert str(doomed.pk).encode() in dump and b"CREATE TABLE public.reviews_incident" in dump
+    assert len(stored) > 0
     # Encrypted at rest even before shredding: no plaintext anywhere.
     for canary in canaries + survivor_canaries:
         assert not _found(canary, dump), canary
