@@ -20,7 +20,7 @@ from exams.models import (
     Institution,
     InstitutionMembership,
 )
-from privacy.admin_actions import export_student_data
+from reviews.privacy.admin_actions import export_student_data
 
 # Filter choices drawn from the scoped rows only, so no foreign course or exam name leaks.
 RelatedOnly = admin.RelatedOnlyFieldListFilter

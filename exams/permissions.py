@@ -82,7 +82,7 @@ def is_session_owner(user: User, session: ExamSession) -> bool:
     return user.is_authenticated and session.student_id == user.pk
 
 
-# Encrypted data and the data lifecycle (privacy/). Decryption for a person, exports,
+# Encrypted data and the data lifecycle (reviews/privacy/). Decryption for a person, exports,
 # erasure and break-glass are decided here like every other access.
 
 

@@ -25,8 +25,8 @@ _VIEW_ALL = [
     "reviews.view_reviewdecision",
 ]
 
-# Break-glass: course staff ask; institution admins approve (privacy/services.py decides).
-_BREAK_GLASS = ["privacy.view_breakglassgrant", "privacy.add_breakglassgrant"]
+# Break-glass: course staff ask; institution admins approve (reviews/privacy/services.py decides).
+_BREAK_GLASS = ["reviews.view_breakglassgrant", "reviews.add_breakglassgrant"]
 
 GROUP_PERMISSIONS: dict[str, list[str]] = {
     STUDENTS: [],
@@ -40,8 +40,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
        "exams.add_coursestaff", "exams.change_coursestaff", "exams.delete_coursestaff",
        "reviews.view_auditevent", "auth.view_user"]
     + _BREAK_GLASS
-    + ["privacy.view_erasurerequest", "privacy.add_erasurerequest",
-       "privacy.view_shredrecord", "privacy.view_sessionkey"],
+    + ["reviews.view_erasurerequest", "reviews.add_erasurerequest",
+       "reviews.view_shredrecord", "reviews.view_sessionkey"],
 }
 
 

@@ -19,7 +19,7 @@ from exams import selectors, services
 from exams.errors import ExamError
 from exams.models import ExamSession
 from exams.policy import consent_text
-from privacy import selectors as privacy_selectors
+from reviews.privacy import selectors as privacy_selectors
 from reviews.services import audit_record
 
 State = ExamSession.State

@@ -44,7 +44,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "exams",
     "monitoring",
-    "privacy",
     "reviews",  # last of ours: its post_migrate sets up the role groups (exams/apps.py)
 ]
 
@@ -149,7 +148,10 @@ MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Evidence and retained originals: encrypted per session on top of "default".
-    "evidence": {"BACKEND": "privacy.storage.EncryptedStorage", "OPTIONS": {"inner": "default"}},
+    "evidence": {
+        "BACKEND": "reviews.privacy.storage.EncryptedStorage",
+        "OPTIONS": {"inner": "default"},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -200,9 +202,9 @@ LOGGING = {
 # Proctor: upper bounds the server enforces whatever an exam's policy says.
 PROCTOR_MAX_FRAME_BYTES = env_int("PROCTOR_MAX_FRAME_BYTES", 2 * 1024 * 1024, minimum=1024)
 
-# Encryption at rest (privacy/, docs/encryption.md). The key ring is a secret: versioned
-# `version:base64key` entries; no usable default. Unset with DEBUG on, a development ring is
-# derived from SECRET_KEY; unset with DEBUG off, the check privacy.E001 refuses to start.
+# Encryption at rest (reviews/privacy/, docs/encryption.md). The key ring is a secret:
+# versioned `version:base64key` entries; no usable default. Unset with DEBUG on, a development
+# ring is derived from SECRET_KEY; unset with DEBUG off, the check privacy.E001 refuses to start.
 PROCTOR_KEYRING = env_keyring("PROCTOR_KEYRING")
 PROCTOR_KEYRING_ACTIVE = env_int("PROCTOR_KEYRING_ACTIVE", 0, minimum=0)  # 0: highest version
 PROCTOR_DEK_CACHE_S = env_int("PROCTOR_DEK_CACHE_S", 30, minimum=0)

@@ -10,8 +10,11 @@ from __future__ import annotations
 from django.contrib import admin
 
 from exams.admin import CourseScopedAdmin, RelatedOnly
-from privacy.admin import EncryptedFieldsAdminMixin
 from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
+
+# Importing reviews/privacy/admin.py also registers the admins of the data keys and the
+# lifecycle records: the admin autodiscovers only <app>.admin.
+from reviews.privacy.admin import EncryptedFieldsAdminMixin
 
 
 class ReadOnlyHistoryAdmin(CourseScopedAdmin):

@@ -10,8 +10,18 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from exams.models import Course, ExamSession
-from privacy.fields import EncryptedBinaryField, EncryptedTextField
-from privacy.storage import evidence_storage, evidence_upload_to
+from reviews.privacy.fields import EncryptedBinaryField, EncryptedTextField
+
+# The data keys and lifecycle records are defined in reviews/privacy/models.py; importing
+# them here is what makes them models of the reviews app (Django imports only <app>.models).
+from reviews.privacy.models import (  # noqa: F401
+    BreakGlassGrant,
+    ErasureRequest,
+    OriginalFrame,
+    SessionKey,
+    ShredRecord,
+)
+from reviews.privacy.storage import evidence_storage, evidence_upload_to
 
 
 class Incident(models.Model):
@@ -19,7 +29,7 @@ class Incident(models.Model):
 
     Only what must be queried is plain (kind, times, severity, score, status); the details
     a reviewer reads go in ``payload`` (bytes, usually JSON), encrypted under the session's
-    data key and bound to this row's ``uid`` (privacy/fields.py).
+    data key and bound to this row's ``uid`` (reviews/privacy/fields.py).
     """
 
     class Kind(models.TextChoices):
@@ -96,7 +106,7 @@ class Evidence(models.Model):
     )
     seq = models.PositiveIntegerField(help_text="The frame's sequence number in the session.")
     captured_at = models.DateTimeField()
-    # Encrypted under the session's data key by the storage (privacy/storage.py).
+    # Encrypted under the session's data key by the storage (reviews/privacy/storage.py).
     image = models.FileField(
         upload_to=evidence_upload_to, storage=evidence_storage, max_length=255
     )

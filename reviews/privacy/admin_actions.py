@@ -1,4 +1,4 @@
-"""Admin actions other apps' admins attach (kept apart from privacy/admin.py to avoid an
+"""Admin actions other apps' admins attach (kept apart from reviews/privacy/admin.py to avoid an
 import cycle with exams/admin.py)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.http import HttpResponse
 
-from privacy import services
-from privacy.errors import NotAllowed
+from reviews.privacy import services
+from reviews.privacy.errors import NotAllowed
 
 
 @admin.action(description="Export the selected student's data (DSAR zip, audited)")

@@ -15,7 +15,7 @@ attribute access. Consequences worth knowing:
 * Reading a value that was copied from another row, field or session raises
   DecryptionFailed; reading one of a shredded session raises SessionShredded.
 * Decrypting here is for code. Showing plaintext to a person goes through
-  ``privacy.services.record_reveal`` (permission check plus audit entry).
+  ``reviews.privacy.services.record_reveal`` (permission check plus audit entry).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
-from privacy import crypto, keys
-from privacy.errors import EncryptionRequired
+from reviews.privacy import crypto, keys
+from reviews.privacy.errors import EncryptionRequired
 
 
 class Ciphertext(bytes):

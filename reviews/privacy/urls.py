@@ -1,8 +1,8 @@
-"""URLs of the privacy app, mounted under /privacy/."""
+"""URLs of encrypted files and a student's own data, mounted under /privacy/."""
 
 from django.urls import path
 
-from privacy import views
+from reviews.privacy import views
 
 app_name = "privacy"
 

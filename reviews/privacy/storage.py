@@ -18,8 +18,8 @@ from django.urls import reverse
 from django.utils.deconstruct import deconstructible
 from django.utils.functional import cached_property
 
-from privacy import crypto, keys
-from privacy.errors import EncryptionRequired
+from reviews.privacy import crypto, keys
+from reviews.privacy.errors import EncryptionRequired
 
 _SESSION_IN_NAME = re.compile(
     r"^[a-z_]+/(?P<session>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/"
@@ -42,7 +42,7 @@ def file_aad(name: str) -> bytes:
     )
 
 
-@deconstructible(path="privacy.storage.EncryptedStorage")
+@deconstructible(path="reviews.privacy.storage.EncryptedStorage")
 class EncryptedStorage(Storage):
     def __init__(self, inner: str = "default") -> None:
         self.inner_alias = inner

@@ -1,4 +1,4 @@
-"""Errors raised by the privacy app: encryption, key management and the data lifecycle."""
+"""Errors raised by reviews/privacy/: encryption, key management and the data lifecycle."""
 
 
 class PrivacyError(Exception):

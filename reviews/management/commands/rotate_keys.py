@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
-from privacy import crypto, keys
-from privacy.models import SessionKey
+from reviews.privacy import crypto, keys
+from reviews.privacy.models import SessionKey
 from reviews.services import audit_record
 
 

@@ -1,7 +1,7 @@
 """Envelope encryption primitives: AES-256-GCM under per-session data keys (DEKs), wrapped
 by key-encryption keys (KEKs) from a versioned key ring that the environment provides.
 
-Nothing here touches the database; privacy/keys.py stores and finds the wrapped DEKs.
+Nothing here touches the database; reviews/privacy/keys.py stores and finds the wrapped DEKs.
 
 * A DEK is 32 random bytes, one per exam session. It is only ever stored wrapped:
   ``nonce ‖ AES-GCM(KEK_v, DEK, aad="proctor/dek/v1|<session>|<v>")``. Binding the
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.signals import setting_changed
 
-from privacy.errors import DecryptionFailed, KeyRingMissing, UnknownKeyVersion
+from reviews.privacy.errors import DecryptionFailed, KeyRingMissing, UnknownKeyVersion
 
 KEY_BYTES = 32
 NONCE_BYTES = 12

@@ -9,8 +9,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from privacy import selectors
-from privacy.services import retention_apply
+from reviews.privacy import selectors
+from reviews.privacy.services import retention_apply
 
 
 class Command(BaseCommand):

@@ -13,18 +13,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exams.models import ExamSession
-from privacy import selectors, services
-from privacy.errors import (
+from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
+from reviews.privacy import selectors, services
+from reviews.privacy.errors import (
     BreakGlassRefused,
     ErasureBlocked,
     NotAllowed,
     OriginalsNotKept,
     SessionShredded,
 )
-from privacy.models import BreakGlassGrant, ErasureRequest, SessionKey, ShredRecord
-from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
+from reviews.privacy.models import BreakGlassGrant, ErasureRequest, SessionKey, ShredRecord
 from tests import factories as f
-from tests.privacy.helpers import js, plant
+from tests.reviews.privacy.helpers import js, plant
 
 
 def _ended(session, *, days_ago: float, now=None):
@@ -291,7 +291,7 @@ def test_expired_originals_are_purged_by_retention(session, settings):
 
 
 def test_beat_task_applies_retention(session):
-    from privacy.tasks import apply_retention
+    from reviews.privacy.tasks import apply_retention
 
     _ended(session, days_ago=31)
     assert apply_retention() == {"shredded": 1, "held": 0, "originals_purged": 0}
@@ -318,7 +318,7 @@ def test_session_reveal_audits_one_view_of_a_whole_session(session, reviewer, ou
 
 
 def test_shredding_tells_other_apps_and_rolls_back_if_one_fails(session):
-    from privacy.signals import session_shredding
+    from reviews.privacy.signals import session_shredding
 
     seen = []
 

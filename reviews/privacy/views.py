@@ -9,10 +9,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
-from privacy import selectors, services
-from privacy.errors import BreakGlassRefused, IllegalRequestState, NotAllowed
-from privacy.models import OriginalFrame
 from reviews.models import Evidence
+from reviews.privacy import selectors, services
+from reviews.privacy.errors import BreakGlassRefused, IllegalRequestState, NotAllowed
+from reviews.privacy.models import OriginalFrame
 
 
 @login_required

@@ -9,8 +9,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from exams.models import Exam, ExamSession, Institution
-from privacy.models import BreakGlassGrant, ErasureRequest, ShredRecord
 from reviews.models import Incident, ReviewDecision
+from reviews.privacy.models import BreakGlassGrant, ErasureRequest, ShredRecord
 
 CLOSING_DECISIONS = (ReviewDecision.Decision.CLOSE_CLEAR, ReviewDecision.Decision.CLOSE_VIOLATION)
 

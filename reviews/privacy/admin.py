@@ -1,7 +1,7 @@
 """Admin for data keys, shred records, erasure requests and break-glass grants, plus the
 mixin that shows encrypted fields decrypted (and audited) only on a record's detail page.
 
-Lifecycle steps are taken through admin actions that call privacy.services, so the same
+Lifecycle steps are taken through admin actions that call reviews.privacy.services, so the same
 permission checks and audit entries apply as everywhere else.
 """
 
@@ -17,10 +17,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from exams.admin import CourseScopedAdmin
-from privacy import services
-from privacy.errors import PrivacyError
-from privacy.fields import EncryptedField
-from privacy.models import BreakGlassGrant, ErasureRequest, SessionKey, ShredRecord
+from reviews.privacy import services
+from reviews.privacy.errors import PrivacyError
+from reviews.privacy.fields import EncryptedField
+from reviews.privacy.models import BreakGlassGrant, ErasureRequest, SessionKey, ShredRecord
 
 
 class EncryptedFieldsAdminMixin:

@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from exams.models import Exam, ExamSession, Institution
-from privacy.storage import evidence_storage
+from reviews.privacy.storage import evidence_storage
 
 
 class SessionKey(models.Model):
@@ -119,7 +119,7 @@ def original_upload_to(instance: OriginalFrame, filename: str) -> str:
 class OriginalFrame(models.Model):
     """A raw (un-anonymized) frame, kept encrypted only when the exam opts in, for N days.
 
-    Viewing one needs an approved break-glass grant (privacy/services.py).
+    Viewing one needs an approved break-glass grant (reviews/privacy/services.py).
     """
 
     session = models.ForeignKey(

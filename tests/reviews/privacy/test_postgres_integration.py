@@ -16,12 +16,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from exams.models import ExamSession
-from privacy import keys, services
-from privacy.errors import BreakGlassRefused, DecryptionFailed
-from privacy.models import BreakGlassGrant, SessionKey, ShredRecord
 from reviews.models import Evidence, Incident, ReviewDecision
+from reviews.privacy import keys, services
+from reviews.privacy.errors import BreakGlassRefused, DecryptionFailed
+from reviews.privacy.models import BreakGlassGrant, SessionKey, ShredRecord
 from tests import factories as f
-from tests.privacy.helpers import js, plant
+from tests.reviews.privacy.helpers import js, plant
 
 pytestmark = pytest.mark.integration
 
@@ -84,8 +84,8 @@ def test_ciphertext_and_wrapped_keys_swapped_between_sessions_are_rejected(
 
     # Copy my session's wrapped data key onto the other session's key row.
     _sql(
-        "UPDATE privacy_sessionkey SET wrapped_dek = (SELECT wrapped_dek FROM "
-        "privacy_sessionkey WHERE session_id = %s) WHERE session_id = %s", [session.pk, other.pk],
+        "UPDATE reviews_sessionkey SET wrapped_dek = (SELECT wrapped_dek FROM "
+        "reviews_sessionkey WHERE session_id = %s) WHERE session_id = %s", [session.pk, other.pk],
     )
     keys.cache_evict()
     with pytest.raises(DecryptionFailed, match=f"data key of session {other.pk} does not unwrap"):

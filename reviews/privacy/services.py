@@ -9,7 +9,7 @@
 * Originals and break-glass: ``original_frame_store``, ``break_glass_request``,
   ``break_glass_approve``, ``break_glass_reject``, ``original_frame_open``.
 
-Services raise privacy.errors subclasses; edges translate NotAllowed into 404.
+Services raise reviews.privacy.errors subclasses; edges translate NotAllowed into 404.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from django.utils import timezone
 
 from exams import permissions
 from exams.models import ExamSession, Institution
-from privacy import keys, selectors
-from privacy.errors import (
+from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
+from reviews.privacy import keys, selectors
+from reviews.privacy.errors import (
     BreakGlassRefused,
     ErasureBlocked,
     IllegalRequestState,
@@ -43,17 +44,16 @@ from privacy.errors import (
     OriginalsNotKept,
     SessionShredded,
 )
-from privacy.fields import Ciphertext
-from privacy.models import (
+from reviews.privacy.fields import Ciphertext
+from reviews.privacy.models import (
     BreakGlassGrant,
     ErasureRequest,
     OriginalFrame,
     SessionKey,
     ShredRecord,
 )
-from privacy.signals import session_shredding
-from privacy.storage import delete_session_files, evidence_storage
-from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
+from reviews.privacy.signals import session_shredding
+from reviews.privacy.storage import delete_session_files, evidence_storage
 from reviews.services import audit_record
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from privacy import crypto
-from privacy.errors import SessionShredded
+from reviews.privacy import crypto
+from reviews.privacy.errors import SessionShredded
 
 _cache: dict[str, tuple[float, bytes]] = {}
 _cache_lock = threading.Lock()
@@ -79,7 +79,7 @@ def data_key_for_session(session_id: uuid.UUID | str, *, create: bool = False) -
     Raises SessionShredded for a shredded session and DecryptionFailed when a wrapped key
     does not unwrap (tampered row or wrong key ring).
     """
-    from privacy.models import SessionKey
+    from reviews.privacy.models import SessionKey
 
     sid = str(session_id)
     cached = _cache_get(sid)
@@ -106,7 +106,7 @@ def data_key_for_session(session_id: uuid.UUID | str, *, create: bool = False) -
 
 
 def _mint(session_id: str) -> bytes:
-    from privacy.models import SessionKey
+    from reviews.privacy.models import SessionKey
 
     ring = crypto.keyring()
     dek = crypto.new_data_key()
@@ -132,7 +132,7 @@ def session_key_rewrap_batch(*, batch_size: int = 100) -> int:
     command can be stopped at any moment and started again (or run twice at once): a key
     is either fully rewrapped or untouched. The data itself is never read or rewritten.
     """
-    from privacy.models import SessionKey
+    from reviews.privacy.models import SessionKey
 
     ring = crypto.keyring()
     with transaction.atomic():

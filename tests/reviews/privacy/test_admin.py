@@ -8,10 +8,10 @@ import zipfile
 from django.urls import reverse
 
 from exams.models import Enrollment
-from privacy.models import BreakGlassGrant, ErasureRequest, ShredRecord
 from reviews.models import AuditEvent
+from reviews.privacy.models import BreakGlassGrant, ErasureRequest, ShredRecord
 from tests import factories as f
-from tests.privacy.helpers import js
+from tests.reviews.privacy.helpers import js
 
 
 def _admin(name, *args):
@@ -81,7 +81,7 @@ def test_erasure_is_requested_and_approved_through_the_admin(
     ExamSession.objects.filter(pk=session.pk).update(state="submitted", ended_at=timezone.now())
     client.force_login(institution_admin)
     client.post(
-        _admin("privacy_erasurerequest_add"),
+        _admin("reviews_erasurerequest_add"),
         {"student": student.pk, "institution": institution.pk},
         secure=True,
     )
@@ -89,7 +89,7 @@ def test_erasure_is_requested_and_approved_through_the_admin(
     assert request.requested_by == institution_admin
 
     client.post(
-        _admin("privacy_erasurerequest_changelist"),
+        _admin("reviews_erasurerequest_changelist"),
         {"action": "approve", "_selected_action": [request.pk]},
         secure=True,
     )
@@ -104,20 +104,20 @@ def test_break_glass_is_requested_by_staff_and_approved_by_another_in_the_admin(
 ):
     from django.utils import timezone
 
-    from privacy import services
+    from reviews.privacy import services
 
     session.exam.keep_originals_days = 2
     session.exam.save()
     services.original_frame_store(session=session, seq=1, captured_at=timezone.now(), data=b"x")
     client.force_login(reviewer)
     client.post(
-        _admin("privacy_breakglassgrant_add"),
+        _admin("reviews_breakglassgrant_add"),
         {"session": session.pk, "reason": "Appeal: the student says frame 1 shows a poster."},
         secure=True,
     )
     grant = BreakGlassGrant.objects.get(session=session)
     client.post(
-        _admin("privacy_breakglassgrant_changelist"),
+        _admin("reviews_breakglassgrant_changelist"),
         {"action": "approve", "_selected_action": [grant.pk]},
         secure=True,
     )
@@ -126,7 +126,7 @@ def test_break_glass_is_requested_by_staff_and_approved_by_another_in_the_admin(
 
     client.force_login(institution_admin)
     client.post(
-        _admin("privacy_breakglassgrant_changelist"),
+        _admin("reviews_breakglassgrant_changelist"),
         {"action": "approve", "_selected_action": [grant.pk]},
         secure=True,
     )
@@ -139,7 +139,7 @@ def test_student_page_shows_break_glass_notice_and_export_button(
 ):
     from django.utils import timezone
 
-    from privacy import services
+    from reviews.privacy import services
 
     session.exam.keep_originals_days = 2
     session.exam.save()
@@ -184,17 +184,17 @@ def test_student_cannot_ask_an_institution_they_are_not_in(client, student):
 
 
 def test_privacy_admin_pages_render_for_a_superuser(admin_client, session, reviewer):
-    from privacy import services
-    from privacy.models import SessionKey
+    from reviews.privacy import services
+    from reviews.privacy.models import SessionKey
 
     f.IncidentFactory(session=session, payload=b'{"a": 1}')
     services.session_shred(session=session, cause="retention")
     for model in ("sessionkey", "shredrecord", "erasurerequest", "breakglassgrant"):
-        response = admin_client.get(_admin(f"privacy_{model}_changelist"), secure=True)
+        response = admin_client.get(_admin(f"reviews_{model}_changelist"), secure=True)
         assert response.status_code == 200, model
     for model in ("erasurerequest", "breakglassgrant"):
-        assert admin_client.get(_admin(f"privacy_{model}_add"), secure=True).status_code == 200
+        assert admin_client.get(_admin(f"reviews_{model}_add"), secure=True).status_code == 200
     key = SessionKey.objects.get(session=session)
-    page = admin_client.get(_admin("privacy_sessionkey_change", key.pk), secure=True)
+    page = admin_client.get(_admin("reviews_sessionkey_change", key.pk), secure=True)
     assert page.status_code == 200
     assert "wrapped_dek" not in page.content.decode()

@@ -1,10 +1,10 @@
-"""Celery tasks of the privacy app. Idempotent: shredding a shredded session is a no-op."""
+"""Celery tasks of the data lifecycle. Idempotent: shredding a shredded session is a no-op."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from privacy.services import retention_apply
+from reviews.privacy.services import retention_apply
 
 
 @shared_task(name="privacy.apply_retention", acks_late=True)

@@ -9,8 +9,8 @@ from datetime import timedelta
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from privacy import services
 from reviews.models import Incident, ReviewDecision
+from reviews.privacy import services
 from tests import factories as f
 
 
