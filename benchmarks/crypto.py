@@ -99,14 +99,14 @@ def main() -> None:
     sealed = crypto.seal(dek=dek, plaintext=raw, aad=aad)
     unseal_us = _per_item_us(lambda i: crypto.unseal(dek=dek, sealed=sealed, aad=aad), 20000)
 
-    def incident(i, target=session, body=payload):
+    def incident(i, target=session, body=raw):
         Incident.objects.create(
             session=target, kind="looking_away", started_at=now + timedelta(seconds=i),
             payload=body,
         )
 
     n = args.incidents
-    plain_us = _per_item_us(lambda i: incident(i, baseline_session, {}), n)
+    plain_us = _per_item_us(lambda i: incident(i, baseline_session, b""), n)
     enc_us = _per_item_us(lambda i: incident(i), n)
     ids = list(Incident.objects.filter(session=session).values_list("pk", flat=True)[:n])
     read_us = _per_item_us(lambda i: Incident.objects.get(pk=ids[i]).payload, len(ids))
