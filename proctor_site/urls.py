@@ -18,4 +18,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("exams/", include("exams.urls")),
     path("admin/", admin.site.urls),
+    path("privacy/", include("reviews.privacy.urls")),
 ]
