@@ -9,5 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proctor_site.settings")
 app = Celery("proctor")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# Tasks that live below an app's top level (autodiscovery looks only at <app>.tasks).
-app.autodiscover_tasks(["exams.api"])
+# Autodiscovery imports one `tasks` module per installed app; tasks in sub-packages (the
+# API's webhooks in exams/api/, the data lifecycle in reviews/privacy/) are named here.
+app.autodiscover_tasks(["exams.api", "reviews.privacy"])

@@ -20,4 +20,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("exams.api.urls")),
     path("lti/", include("exams.lti.urls")),
+    path("privacy/", include("reviews.privacy.urls")),
 ]
