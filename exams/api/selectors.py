@@ -92,4 +92,4 @@ def review_decision_list(
     ]:
         if name in filters:
             qs = qs.filter(**{lookup: filters[name]})
-    return qs.select_related("reviewer").order_by("created_at", "pk")
+    return qs.select_related("reviewer", "session__exam__course").order_by("created_at", "pk")

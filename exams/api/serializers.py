@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections import Counter
 from typing import Any
 
@@ -15,6 +13,8 @@ from rest_framework import serializers
 from exams import permissions
 from exams.models import Check, Course, Enrollment, Exam, ExamSession
 from reviews.models import Incident, ReviewDecision
+from reviews.privacy.errors import SessionShredded
+from reviews.privacy.services import readable
 
 MAX_SYNC_ROWS = 5000
 
@@ -191,28 +191,34 @@ class SessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def payload_as_json(raw: Any) -> Any:
-    """The incident's details as JSON: parsed if they are JSON text, else base64."""
-    if raw is None:
-        return None
-    if isinstance(raw, memoryview):
-        raw = raw.tobytes()
-    if isinstance(raw, bytes):
-        if not raw:
+class DecryptedDetailsMixin:
+    """Shows encrypted fields only to callers permitted for the row's course, and notes
+    each shown row in ``context["revealed"]`` for the view to audit."""
+
+    context: dict[str, Any]
+
+    def _may_read_details(self, row: Incident | ReviewDecision) -> bool:
+        request = self.context["request"]
+        cache = self.context.setdefault("details_access", {})
+        course = row.session.exam.course
+        if course.pk not in cache:
+            cache[course.pk] = permissions.api_can_read_incident_payload(
+                request.user, request.auth, course
+            )
+        return cache[course.pk]
+
+    def _reveal(self, row: Incident | ReviewDecision, field: str) -> Any:
+        if not self._may_read_details(row):
             return None
         try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return {"base64": base64.b64encode(raw).decode("ascii")}
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
+            value = getattr(row, field)  # reading the attribute decrypts it
+        except SessionShredded:
+            return None  # shredded while we read: nothing is left to show
+        self.context.setdefault("revealed", []).append(row)
+        return readable(value)
 
 
-class IncidentSerializer(serializers.ModelSerializer):
+class IncidentSerializer(DecryptedDetailsMixin, serializers.ModelSerializer):
     payload = serializers.SerializerMethodField(
         help_text="The details for reviewers; null when withheld from this caller."
     )
@@ -226,36 +232,29 @@ class IncidentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def _may_read_payload(self, incident: Incident) -> bool:
-        request = self.context["request"]
-        cache = self.context.setdefault("payload_access", {})
-        course = incident.session.exam.course
-        if course.pk not in cache:
-            cache[course.pk] = permissions.api_can_read_incident_payload(
-                request.user, request.auth, course
-            )
-        return cache[course.pk]
-
     @extend_schema_field(OpenApiTypes.ANY)
     def get_payload(self, incident: Incident) -> Any:
-        if not self._may_read_payload(incident):
-            return None
-        # With encryption on, reading the attribute decrypts (the crypto branch's field).
-        # The view records who was shown which incidents' details (revealed_incidents).
-        self.context.setdefault("revealed_incidents", []).append(incident)
-        return payload_as_json(incident.payload)
+        return self._reveal(incident, "payload")
 
     def get_payload_withheld(self, incident: Incident) -> bool:
-        return not self._may_read_payload(incident)
+        return not self._may_read_details(incident)
 
 
-class ReviewDecisionSerializer(serializers.ModelSerializer):
+class ReviewDecisionSerializer(DecryptedDetailsMixin, serializers.ModelSerializer):
     reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+    note = serializers.SerializerMethodField(
+        help_text="The reviewer's note; null when withheld from this caller (like payload)."
+    )
 
     class Meta:
         model = ReviewDecision
         fields = ["id", "session", "incident", "reviewer", "decision", "note", "created_at"]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_note(self, decision: ReviewDecision) -> str | None:
+        value = self._reveal(decision, "note")
+        return None if value is None else str(value)
 
 
 # --- Query filters (validated, so a bad value is a 400, never a 500) ---------------------

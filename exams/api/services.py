@@ -195,20 +195,27 @@ def _update(
     return obj
 
 
-def incident_payload_reveal_record(
-    *, incidents: Iterable[Incident], actor: Actor, api_key: ApiKey | None = None
+def api_decrypt_record(
+    *, records: Iterable[Incident | ReviewDecision], what: str, actor: Actor,
+    api_key: ApiKey | None = None,
 ) -> None:
-    """Audit that an API caller was shown these incidents' decrypted details."""
-    by_course: dict[int, tuple[Course, list[int]]] = {}
-    for incident in incidents:
-        course = incident.session.exam.course
-        by_course.setdefault(course.pk, (course, []))[1].append(incident.pk)
+    """Audit that an API caller was shown these records' decrypted fields (``what``).
+
+    One ``privacy.decrypt`` entry per session, like reviews.privacy.services'
+    session_data_reveal for pages, so "who saw this session's data" has one answer
+    whether it was a page or the API, a person or an institution's key.
+    """
+    by_session: dict[Any, tuple[ExamSession, list[int]]] = {}
+    for record in records:
+        by_session.setdefault(record.session_id, (record.session, []))[1].append(record.pk)
     with transaction.atomic():
-        for course, incident_ids in by_course.values():
+        for session, record_ids in by_session.values():
             review_services.audit_record(
-                actor=actor, action="incident.payload.reveal", course=course,
-                target=f"incidents:{len(incident_ids)}",
-                detail={**_api_actor_detail(api_key), "incidents": incident_ids},
+                actor=actor, action="privacy.decrypt", session=session,
+                target=f"session:{session.pk}",
+                detail={
+                    **_api_actor_detail(api_key), "what": what, "records": record_ids,
+                },
             )
 
 

@@ -105,6 +105,10 @@ class ApiViewSet(viewsets.GenericViewSet):
     # Accept any path segment so that a malformed id reaches the view and gets the API's
     # JSON 404, not Django's HTML one.
     lookup_value_regex = "[^/]+"
+    # Decrypted details (incidents' payload, review notes) leave a trace: serializers note
+    # each row they decrypted in context["revealed"], and one audit entry per session is
+    # written when the response goes out, saying what was shown.
+    reveal_what = ""
 
     @property
     def caller(self) -> dict[str, Any]:
@@ -122,6 +126,23 @@ class ApiViewSet(viewsets.GenericViewSet):
         params = self.filter_serializer_class(data=self.request.query_params.dict())
         params.is_valid(raise_exception=True)
         return dict(params.validated_data)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        self._revealed: list[Any] = context.setdefault("revealed", [])
+        return context
+
+    def finalize_response(
+        self, request: Request, response: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        revealed = getattr(self, "_revealed", None)
+        if revealed and 200 <= response.status_code < 300:
+            services.api_decrypt_record(
+                records=revealed, what=self.reveal_what,
+                actor=request.user if request.user.is_authenticated else None,
+                api_key=_api_key(request),
+            )
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def require_manage(self, course: Course) -> None:
         if not permissions.api_can_manage_course(
@@ -254,38 +275,31 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 
 
 @extend_schema_view(list=extend_schema(parameters=[serializers.IncidentFilterSerializer]))
-class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+class IncidentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
+):
     """Incidents; ``payload`` is decrypted only for permitted callers (docs/api.md)."""
 
     serializer_class = serializers.IncidentSerializer
     filter_serializer_class = serializers.IncidentFilterSerializer
+    reveal_what = "incident payloads (API)"
 
     def get_queryset(self) -> QuerySet:
         return selectors.incident_list(**self.caller, filters=self.filters())
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
-        self._revealed: list[Any] = context.setdefault("revealed_incidents", [])
-        return context
-
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        # Decrypted details leave a trace: one audit entry per course per response.
-        revealed = getattr(self, "_revealed", None)
-        if revealed and 200 <= response.status_code < 300:
-            services.incident_payload_reveal_record(
-                incidents=revealed, actor=self.actor, api_key=_api_key(request)
-            )
-        return super().finalize_response(request, response, *args, **kwargs)
 
 
 @extend_schema_view(
     list=extend_schema(parameters=[serializers.ReviewDecisionFilterSerializer])
 )
-class ReviewDecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
-    """Reviewers' decisions; ``close_clear``/``close_violation`` are review outcomes."""
+class ReviewDecisionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
+):
+    """Reviewers' decisions; ``close_clear``/``close_violation`` are review outcomes.
+    ``note`` is decrypted only for permitted callers, like incidents' payload."""
 
     serializer_class = serializers.ReviewDecisionSerializer
     filter_serializer_class = serializers.ReviewDecisionFilterSerializer
+    reveal_what = "review notes (API)"
 
     def get_queryset(self) -> QuerySet:
         return selectors.review_decision_list(**self.caller, filters=self.filters())

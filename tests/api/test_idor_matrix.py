@@ -201,11 +201,12 @@ def test_revealed_payloads_are_audited_and_withheld_ones_are_not(own, rw_key, re
     from reviews.models import AuditEvent
 
     key_client(read_key).get("/api/v1/incidents/")
-    assert not AuditEvent.objects.filter(action="incident.payload.reveal").exists()
+    assert not AuditEvent.objects.filter(action="privacy.decrypt").exists()
     key_client(rw_key).get("/api/v1/incidents/")
-    event = AuditEvent.objects.get(action="incident.payload.reveal")
-    assert event.course == own.course
-    assert event.detail["incidents"] == [own.incident.pk]
+    event = AuditEvent.objects.get(action="privacy.decrypt")
+    assert (event.session, event.course) == (own.session, own.course)
+    assert event.detail["records"] == [own.incident.pk]
+    assert event.detail["what"] == "incident payloads (API)"
     assert event.detail["api_key"].startswith("prk_")
 
 
@@ -240,3 +241,16 @@ def test_matrix_covers_every_operation_of_the_schema(client):
         if method in {"get", "post", "put", "patch", "delete"}
     }
     assert operations == set(COVERED)
+
+
+@pytest.mark.parametrize(("role", "sees_note"), [("rw_key", True), ("read_key", False),
+                                                 ("instructor", False), ("reviewer", True)])
+def test_review_notes_only_for_permitted_callers(request, own, role, sees_note):
+    from reviews.models import AuditEvent
+
+    own.decision.note = "Second person visible at 10:02."
+    own.decision.save()
+    body = _client(request, role).get(f"/api/v1/review-decisions/{own.decision.pk}/").json()
+    assert body["note"] == ("Second person visible at 10:02." if sees_note else None)
+    audited = AuditEvent.objects.filter(action="privacy.decrypt", session=own.session)
+    assert audited.exists() is sees_note
