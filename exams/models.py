@@ -346,7 +346,10 @@ class WebhookDelivery(models.Model):
     )
     event = models.CharField(max_length=64)
     dedupe_key = models.CharField(max_length=200, help_text="One delivery per event occurrence.")
-    body = models.TextField(help_text="The exact JSON sent, so every retry signs the same bytes.")
+    body = models.TextField(
+        help_text="The exact JSON sent, so every retry signs the same bytes; emptied once "
+        "the delivery is delivered or abandoned."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)

@@ -410,7 +410,8 @@ def review_completed_notify(*, session: ExamSession) -> WebhookDelivery | None:
 def webhook_delivery_record(
     *, delivery: WebhookDelivery, status_code: int | None, error: str, give_up: bool
 ) -> WebhookDelivery:
-    """Record one attempt. A 2xx marks the delivery delivered; only once (idempotent)."""
+    """Record one attempt. A 2xx marks the delivery delivered; only once (idempotent).
+    A delivered or abandoned delivery keeps its metadata but not its body."""
     now = timezone.now()
     ok = status_code is not None and 200 <= status_code < 300
     with transaction.atomic():
@@ -419,6 +420,10 @@ def webhook_delivery_record(
             fields.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now)
         elif give_up:
             fields["status"] = WebhookDelivery.Status.FAILED
+        if ok or give_up:
+            # The body names a student (by the LMS's id) and an outcome; once no retry
+            # needs it, it is not kept (the LMS has it, or never will).
+            fields["body"] = ""
         WebhookDelivery.objects.filter(
             pk=delivery.pk, status=WebhookDelivery.Status.PENDING
         ).update(**fields)

@@ -218,6 +218,7 @@ def test_review_completed_webhook_is_signed_and_delivered_once(
     delivery.refresh_from_db()
     assert delivery.status == WebhookDelivery.Status.DELIVERED
     assert delivery.attempts == 1
+    assert delivery.body == ""  # not kept once delivered
 
 
 def test_failing_receiver_is_retried_then_given_up(
