@@ -22,7 +22,7 @@ Public API (other stages build on it; keep it stable):
     ``Face``: frozen dataclass, ``box=(x1, y1, x2, y2)`` in pixels (x2/y2 exclusive),
     ``score: float``, ``keypoints: tuple[tuple[float, float], ...]`` (may be empty).
     ``ShortRangeDetector`` (MediaPipe Tasks, BlazeFace short range) and
-    ``CenterFaceDetector`` (OpenCV DNN): create once, reuse, ``with`` closes;
+    ``CenterFaceDetector`` (onnxruntime, one thread): create once, reuse, ``with`` closes;
     ``.detect(image_bgr) -> list[Face]``. Helpers ``iou``, ``nms``, ``merge_faces``.
 
 ``monitoring.vision.anonymize``

@@ -9,7 +9,12 @@ import pytest
 from monitoring.vision.anonymize import AnonymizationPolicy
 from monitoring.vision.decode import decode_image, encode_jpeg
 from monitoring.vision.detect import CenterFaceDetector, Face
-from monitoring.vision.errors import CorruptImage, DetectionFailed, UnsupportedFormat
+from monitoring.vision.errors import (
+    CorruptImage,
+    DetectionFailed,
+    ModelUnavailable,
+    UnsupportedFormat,
+)
 from monitoring.vision.pipeline import (
     FaceFinder,
     FrameAnonymizer,
@@ -155,6 +160,13 @@ def test_wide_detector_on_a_cadence_still_runs_at_a_scene_cut(finder, load_quali
 def test_centerface_rejects_a_non_bgr_array():
     with CenterFaceDetector() as detector, pytest.raises(DetectionFailed, match="BGR uint8"):
         detector.detect(np.zeros((10, 10), np.uint8))
+
+
+def test_centerface_reports_a_model_it_cannot_load(tmp_path):
+    broken = tmp_path / "centerface.onnx"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ModelUnavailable, match="Could not load face model .*sha256 in MODELS.md"):
+        CenterFaceDetector(model_path=broken)
 
 
 @pytest.mark.parametrize(("group_name", "empty_name"), [
