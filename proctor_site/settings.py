@@ -190,3 +190,23 @@ LOGGING = {
 
 # Proctor: upper bounds the server enforces whatever an exam's policy says.
 PROCTOR_MAX_FRAME_BYTES = env_int("PROCTOR_MAX_FRAME_BYTES", 2 * 1024 * 1024, minimum=1024)
+
+# Tamper-evident log (reviews/integrity.py, docs/integrity.md). The signing key is a raw
+# 32-byte Ed25519 private key in base64; it signs the checkpoints and seals each row with
+# a MAC key derived from it. No usable default: the development key below is refused by
+# the system check `proctor.E002` whenever DEBUG is off. Keys retired by a rotation stay
+# listed (comma-separated) so that rows and checkpoints they sealed still verify.
+INSECURE_INTEGRITY_SIGNING_KEY = "cHJvY3Rvci1kZXYtaW50ZWdyaXR5LWtleS0wMDAwMDA="  # noqa: S105
+PROCTOR_INTEGRITY_SIGNING_KEY = (
+    env_secret("PROCTOR_INTEGRITY_SIGNING_KEY") or INSECURE_INTEGRITY_SIGNING_KEY
+)
+PROCTOR_INTEGRITY_RETIRED_KEYS = [
+    key.strip()
+    for key in (env_secret("PROCTOR_INTEGRITY_RETIRED_KEYS") or "").split(",")
+    if key.strip()
+]
+# The name the checkpoints carry, so a published one cannot be passed off as another log's.
+PROCTOR_INTEGRITY_ORIGIN = env_str("PROCTOR_INTEGRITY_ORIGIN", "proctor.localhost/integrity")
+PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S = env_int(
+    "PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S", 3600, minimum=10
+)

@@ -172,3 +172,7 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor or 'system'}"
+
+
+# The tamper-evident log lives in its own module; importing it here registers its models.
+from reviews.integrity_models import IntegrityCheckpoint, IntegrityLeaf  # noqa: E402, F401
