@@ -45,9 +45,10 @@ DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};
 def add_triggers(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(FORWARD)
+    # params=None: the SQL holds % placeholders of RAISE, not of the driver.
+    schema_editor.execute(FORWARD, None)
     for table in TABLES:
-        schema_editor.execute(TRIGGERS.format(table=table))
+        schema_editor.execute(TRIGGERS.format(table=table), None)
 
 
 def remove_triggers(apps, schema_editor):
