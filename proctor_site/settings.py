@@ -210,3 +210,51 @@ PROCTOR_INTEGRITY_ORIGIN = env_str("PROCTOR_INTEGRITY_ORIGIN", "proctor.localhos
 PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S = env_int(
     "PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S", 3600, minimum=10
 )
+
+# Evidence storage. The embedded default keeps files under MEDIA_ROOT (STORAGES above).
+# Set PROCTOR_S3_BUCKET to use an S3-compatible object store (AWS S3, MinIO, Ceph, Garage)
+# through django-storages. While it is unreachable, new evidence waits in a local spool,
+# encrypted with PROCTOR_SPOOL_KEY (32 bytes, base64), and a Celery task uploads it in
+# order once the store is back (reviews/storage_services.py). The development spool key is
+# refused by the check `proctor.E004` when DEBUG is off and a bucket is set.
+PROCTOR_S3_BUCKET = env_str("PROCTOR_S3_BUCKET", "")
+PROCTOR_S3_TIMEOUT_S = env_int("PROCTOR_S3_TIMEOUT_S", 5, minimum=1)
+if PROCTOR_S3_BUCKET:
+    from botocore.config import Config as _BotoConfig
+
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": PROCTOR_S3_BUCKET,
+            "endpoint_url": env_str("PROCTOR_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("PROCTOR_S3_REGION", "us-east-1"),
+            "access_key": env_secret("PROCTOR_S3_ACCESS_KEY_ID"),
+            "secret_key": env_secret("PROCTOR_S3_SECRET_ACCESS_KEY"),
+            "default_acl": None,  # private: evidence is served through signed URLs only
+            "querystring_auth": True,
+            "querystring_expire": env_int("PROCTOR_S3_URL_EXPIRE_S", 300, minimum=1),
+            "file_overwrite": True,  # names are content-addressed: a rewrite is a no-op
+            # Fail fast to the spool instead of holding a worker for botocore's retries.
+            "client_config": _BotoConfig(
+                connect_timeout=PROCTOR_S3_TIMEOUT_S,
+                read_timeout=PROCTOR_S3_TIMEOUT_S,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
+        },
+    }
+INSECURE_SPOOL_KEY = "cHJvY3Rvci1kZXYtc3Bvb2wta2V5LTAwMDAwMDAwMDA="  # noqa: S105
+PROCTOR_SPOOL_KEY = env_secret("PROCTOR_SPOOL_KEY") or INSECURE_SPOOL_KEY
+PROCTOR_SPOOL_DIR = Path(env_str("PROCTOR_SPOOL_DIR", str(VAR_DIR / "spool")))
+PROCTOR_SPOOL_SYNC_INTERVAL_S = env_int("PROCTOR_SPOOL_SYNC_INTERVAL_S", 30, minimum=1)
+
+# Periodic tasks of the integrity log and the evidence spool (run by `celery beat`).
+CELERY_BEAT_SCHEDULE = {
+    "integrity-checkpoint": {
+        "task": "reviews.integrity_checkpoint",
+        "schedule": PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S,
+    },
+    "evidence-spool-sync": {
+        "task": "reviews.evidence_spool_sync",
+        "schedule": PROCTOR_SPOOL_SYNC_INTERVAL_S,
+    },
+}

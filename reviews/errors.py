@@ -23,3 +23,11 @@ class IntegrityViolation(IntegrityLogError):
 
 class NoCheckpoint(IntegrityLogError):
     pass
+
+
+class EvidenceStorageError(ReviewError):
+    """Evidence could be stored neither in the object store nor in the local spool."""
+
+
+class SpoolCorrupted(EvidenceStorageError):
+    pass

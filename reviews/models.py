@@ -176,3 +176,4 @@ class AuditEvent(models.Model):
 
 # The tamper-evident log lives in its own module; importing it here registers its models.
 from reviews.integrity_models import IntegrityCheckpoint, IntegrityLeaf  # noqa: E402, F401
+from reviews.storage_models import SpooledEvidence  # noqa: E402, F401
