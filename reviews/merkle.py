@@ -59,14 +59,22 @@ def canonical_encode(entry: dict[str, Any]) -> bytes:
     )
 
 
+def _refuse_float(text: str) -> Any:
+    raise ProofError(f"entry holds a float ({text}); canonical entries hold none.")
+
+
 def canonical_decode(body: bytes | str) -> dict[str, Any]:
     """Parse a canonical entry, refusing any byte string that is not its own canonical form."""
     raw = body.encode("ascii") if isinstance(body, str) else body
     try:
-        entry = json.loads(raw)
+        # Floats and NaN are refused while parsing, so re-encoding needs no type walk.
+        entry = json.loads(raw, parse_float=_refuse_float, parse_constant=_refuse_float)
+    except ProofError:
+        raise
     except ValueError as exc:
         raise ProofError(f"entry is not valid JSON: {exc}") from exc
-    if not isinstance(entry, dict) or canonical_encode(entry) != raw:
+    canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    if not isinstance(entry, dict) or canonical.encode("ascii") != raw:
         raise ProofError("entry is not in canonical form (sorted keys, no spaces, ASCII).")
     return entry
 

@@ -32,3 +32,14 @@ def test_a_generated_key_passes_and_a_short_one_is_named(settings):
     errors = check_integrity_signing_key(None)
     assert _ids(errors) == ["proctor.E003"]
     assert "decodes to 5 bytes" in errors[0].msg
+
+
+def test_the_development_spool_key_is_refused_with_a_bucket_and_debug_off(settings):
+    from proctor_site.checks import check_spool_key
+
+    settings.DEBUG = False
+    settings.PROCTOR_SPOOL_KEY = settings.INSECURE_SPOOL_KEY
+    settings.PROCTOR_S3_BUCKET = ""
+    assert check_spool_key(None) == []  # no object store, no spool
+    settings.PROCTOR_S3_BUCKET = "evidence"
+    assert [error.id for error in check_spool_key(None)] == ["proctor.E004"]

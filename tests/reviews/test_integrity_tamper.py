@@ -259,3 +259,32 @@ def test_the_suite_can_still_flush_the_log_between_transactional_tests():
     # Teardown flushes with TRUNCATE; conftest's database option is what allows it.
     integrity_append(kind="test.entry")
     assert IntegrityLeaf.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_get_dense_positions_and_session_numbers():
+    import threading
+    import uuid
+
+    session_id = uuid.uuid4()
+    errors: list[BaseException] = []
+
+    def append_many() -> None:
+        try:
+            for _ in range(25):
+                integrity_append(kind="test.entry", session=session_id)
+        except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=append_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    rows = list(IntegrityLeaf.objects.order_by("index").values_list("index", "session_seq"))
+    assert [index for index, _ in rows] == list(range(100))
+    assert [seq for _, seq in rows] == list(range(100))
+    call_command("verify_integrity")

@@ -1,0 +1,34 @@
+"""The periodic tasks: checkpoints and the spool sync, run as Celery runs them."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from reviews.integrity import integrity_append
+from reviews.integrity_models import IntegrityCheckpoint
+from reviews.models import Evidence
+from reviews.storage_services import evidence_store
+from reviews.tasks import evidence_spool_sync, integrity_checkpoint
+
+
+def test_the_checkpoint_task_signs_once_per_change(session):
+    integrity_append(kind="test.entry", session=session)
+    assert integrity_checkpoint.apply().get() == 1
+    assert integrity_checkpoint.apply().get() == 1
+    assert IntegrityCheckpoint.objects.count() == 1
+
+
+def test_evidence_on_the_local_filesystem_is_stored_at_once(session, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
+    }
+    evidence = evidence_store(
+        session=session, seq=1, captured_at=timezone.now(), content=b"\xff\xd8frame\xff\xd9"
+    )
+    assert isinstance(evidence, Evidence)
+    assert (tmp_path / evidence.image.name).read_bytes() == b"\xff\xd8frame\xff\xd9"
+    assert evidence_spool_sync.apply().get() == {"stored": 0, "remaining": 0, "error": ""}
