@@ -181,6 +181,49 @@ def integrity_append(
         )
 
 
+def _sha256_hex(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def integrity_log_incident(*, incident: Any) -> IntegrityLeaf:
+    """Log a newly created Incident. Call it in the transaction that created it.
+
+    For code that creates incidents itself (e.g. the stream's frame tasks) rather than
+    through reviews.services.incident_create. The payload is logged as its SHA-256 only.
+    """
+    return integrity_append(
+        kind=Kind.INCIDENT,
+        session=incident.session_id,
+        data={
+            "incident_id": incident.pk,
+            "incident_kind": incident.kind,
+            "severity": incident.severity,
+            "started_at": _timestamp(incident.started_at),
+            "ended_at": _timestamp(incident.ended_at) if incident.ended_at else None,
+            # Floats have no single canonical text; the log keeps thousandths.
+            "score_milli": round(incident.score * 1000),
+            "payload_sha256": _sha256_hex(bytes(incident.payload or b"")),
+        },
+        now=incident.created_at,
+    )
+
+
+def integrity_log_decision(*, decision: Any) -> IntegrityLeaf:
+    """Log a newly created ReviewDecision (the note, free text, stays out of the log)."""
+    return integrity_append(
+        kind=Kind.REVIEW_DECISION,
+        session=decision.session_id,
+        data={
+            "decision_id": decision.pk,
+            "decision": decision.decision,
+            "incident_id": decision.incident_id,
+            "reviewer_id": decision.reviewer_id,
+            "has_note": bool(decision.note),
+        },
+        now=decision.created_at,
+    )
+
+
 # -- checkpoints -----------------------------------------------------------------------
 
 

@@ -15,7 +15,13 @@ from django.db import transaction
 
 from exams.models import Course, ExamSession
 from reviews.errors import IncidentAlreadyDecided, ReviewError
-from reviews.integrity import MAX_STRING_CHARS, Kind, integrity_append
+from reviews.integrity import (
+    MAX_STRING_CHARS,
+    Kind,
+    integrity_append,
+    integrity_log_decision,
+    integrity_log_incident,
+)
 from reviews.models import AuditEvent, Incident, ReviewDecision
 
 
@@ -95,21 +101,7 @@ def incident_create(
             score=score,
             payload=payload,
         )
-        integrity_append(
-            kind=Kind.INCIDENT,
-            session=session,
-            data={
-                "incident_id": incident.pk,
-                "incident_kind": kind,
-                "severity": severity,
-                "started_at": started_at.isoformat(),
-                "ended_at": ended_at.isoformat() if ended_at else None,
-                # Floats have no single canonical text; the log keeps thousandths.
-                "score_milli": round(score * 1000),
-                "payload_sha256": _sha256(bytes(payload)),
-            },
-            now=incident.created_at,
-        )
+        integrity_log_incident(incident=incident)
     return incident
 
 
@@ -152,16 +144,5 @@ def review_decision_record(
         record = ReviewDecision.objects.create(
             session=session, incident=incident, reviewer=reviewer, decision=decision, note=note
         )
-        integrity_append(
-            kind=Kind.REVIEW_DECISION,
-            session=session,
-            data={
-                "decision_id": record.pk,
-                "decision": decision,
-                "incident_id": incident.pk if incident is not None else None,
-                "reviewer_id": reviewer.pk,
-                "has_note": bool(note),
-            },
-            now=record.created_at,
-        )
+        integrity_log_decision(decision=record)
     return record
