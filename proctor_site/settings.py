@@ -239,7 +239,7 @@ if PROCTOR_S3_BUCKET:
             "default_acl": None,  # private: evidence is served through signed URLs only
             "querystring_auth": True,
             "querystring_expire": env_int("PROCTOR_S3_URL_EXPIRE_S", 300, minimum=1),
-            "file_overwrite": True,  # names are content-addressed: a rewrite is a no-op
+            "file_overwrite": True,  # one name per frame: a rewrite is a repeat
             # Fail fast to the spool instead of holding a worker for botocore's retries.
             "client_config": _BotoConfig(
                 connect_timeout=PROCTOR_S3_TIMEOUT_S,
@@ -254,13 +254,11 @@ PROCTOR_SPOOL_DIR = Path(env_str("PROCTOR_SPOOL_DIR", str(VAR_DIR / "spool")))
 PROCTOR_SPOOL_SYNC_INTERVAL_S = env_int("PROCTOR_SPOOL_SYNC_INTERVAL_S", 30, minimum=1)
 
 # Periodic tasks of the integrity log and the evidence spool (run by `celery beat`).
-CELERY_BEAT_SCHEDULE = {
-    "integrity-checkpoint": {
-        "task": "reviews.integrity_checkpoint",
-        "schedule": PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S,
-    },
-    "evidence-spool-sync": {
-        "task": "reviews.evidence_spool_sync",
-        "schedule": PROCTOR_SPOOL_SYNC_INTERVAL_S,
-    },
+CELERY_BEAT_SCHEDULE["integrity-checkpoint"] = {
+    "task": "reviews.integrity_checkpoint",
+    "schedule": PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S,
+}
+CELERY_BEAT_SCHEDULE["evidence-spool-sync"] = {
+    "task": "reviews.evidence_spool_sync",
+    "schedule": PROCTOR_SPOOL_SYNC_INTERVAL_S,
 }

@@ -19,8 +19,8 @@ commits or rolls back with it::
 ``data`` holds ids, enum values, ISO times, counts and hex digests only: never names,
 e-mail addresses, notes, reasons or other free text, because leaves are never removed and
 erasure works by destroying a session's key (issue 7's crypto-shredding). To commit to a
-personal value, pass the SHA-256 of its *ciphertext*. Strings over 128 characters and
-floats are refused (IntegrityEntryRefused).
+personal value, pass ``integrity_commitment(value)`` (a keyed digest). Strings over 128
+characters and floats are refused (IntegrityEntryRefused).
 
 Appends are serialised: each takes a transaction-scoped lock (a PostgreSQL advisory lock)
 held until the caller commits, because leaf positions must be dense and in commit order.
@@ -83,7 +83,7 @@ def _check_data(data: Mapping[str, Any], where: str = "data") -> None:
             raise IntegrityEntryRefused(
                 f"{where}.{key} is {len(value)} characters long; the log takes ids, enum "
                 f"values and digests of at most {MAX_STRING_CHARS} characters, never free "
-                "text (pass the SHA-256 of its ciphertext instead)."
+                "text (pass integrity_commitment(value) instead)."
             )
         if isinstance(value, Mapping):
             _check_data(value, f"{where}.{key}")
@@ -181,15 +181,24 @@ def integrity_append(
         )
 
 
-def _sha256_hex(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+def integrity_commitment(raw: bytes | str) -> str:
+    """A keyed digest (HMAC-SHA256, hex) to commit to a personal value without revealing it.
+
+    Plain SHA-256 of a short value (an incident's details, a target name) can be found by
+    trying guesses; a holder of an exported bundle lacks this key, so cannot. The server
+    can recompute it to check the stored value against the log.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    return hmac.new(
+        active_key().mac_key, b"proctor-integrity-commitment\n" + data, hashlib.sha256
+    ).hexdigest()
 
 
 def integrity_log_incident(*, incident: Any) -> IntegrityLeaf:
     """Log a newly created Incident. Call it in the transaction that created it.
 
     For code that creates incidents itself (e.g. the stream's frame tasks) rather than
-    through reviews.services.incident_create. The payload is logged as its SHA-256 only.
+    through reviews.services.incident_create. The payload is logged as a keyed digest only.
     """
     return integrity_append(
         kind=Kind.INCIDENT,
@@ -202,7 +211,7 @@ def integrity_log_incident(*, incident: Any) -> IntegrityLeaf:
             "ended_at": _timestamp(incident.ended_at) if incident.ended_at else None,
             # Floats have no single canonical text; the log keeps thousandths.
             "score_milli": round(incident.score * 1000),
-            "payload_sha256": _sha256_hex(bytes(incident.payload or b"")),
+            "payload_commitment": integrity_commitment(bytes(incident.payload or b"")),
         },
         now=incident.created_at,
     )

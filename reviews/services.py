@@ -6,7 +6,6 @@ transaction, so the log and the tables commit or roll back together.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ from reviews.integrity import (
     MAX_STRING_CHARS,
     Kind,
     integrity_append,
+    integrity_commitment,
     integrity_log_decision,
     integrity_log_incident,
 )
@@ -63,16 +63,13 @@ def audit_record(
                 "action": action[:MAX_STRING_CHARS],
                 "actor_id": actor.pk if actor is not None else None,
                 "course_id": course.pk if course is not None else None,
-                "target": target if len(target) <= MAX_STRING_CHARS else _sha256(target),
+                "target": (
+                    target if len(target) <= MAX_STRING_CHARS else integrity_commitment(target)
+                ),
             },
             now=event.created_at,
         )
     return event
-
-
-def _sha256(value: str | bytes) -> str:
-    raw = value.encode() if isinstance(value, str) else value
-    return hashlib.sha256(raw).hexdigest()
 
 
 def incident_create(

@@ -7,9 +7,9 @@ frame goes to the spool (reviews/spool.py) and a SpooledEvidence row remembers i
 ``evidence_spool_sync`` (the Celery task ``reviews.evidence_spool_sync``) uploads spooled
 frames oldest first, stopping at the first failure so that none overtakes another.
 
-Idempotent by construction: object names are content-addressed (session, sequence number
-and SHA-256), so an upload repeated after a crash rewrites the same bytes under the same
-name, and Evidence rows are unique per (session, seq).
+Idempotent by construction: an object's name is fixed by its session and sequence number,
+so an upload repeated after a crash finds its object already there, and Evidence rows are
+unique per (session, seq).
 """
 
 from __future__ import annotations
@@ -61,9 +61,13 @@ def is_store_unreachable(exc: BaseException) -> bool:
     return False
 
 
-def evidence_object_name(*, session_id, seq: int, sha256: str, content_type: str) -> str:
+def evidence_object_name(*, session_id, seq: int, content_type: str) -> str:
+    """One name per frame (session, sequence number): a repeated upload lands on itself.
+
+    Nothing about the content goes in the name, which the object store's logs may show.
+    """
     extension = mimetypes.guess_extension(content_type) or ".bin"
-    return f"evidence/{session_id}/{seq:08d}-{sha256[:16]}{extension}"
+    return f"evidence/{session_id}/{seq:08d}{extension}"
 
 
 def _upload(name: str, content: bytes) -> None:
@@ -131,9 +135,7 @@ def evidence_store(
     the storage's own error for anything waiting cannot cure.
     """
     sha256 = hashlib.sha256(content).hexdigest()
-    name = evidence_object_name(
-        session_id=session.pk, seq=seq, sha256=sha256, content_type=content_type
-    )
+    name = evidence_object_name(session_id=session.pk, seq=seq, content_type=content_type)
     fields = {
         "session_id": session.pk, "seq": seq, "captured_at": captured_at,
         "content_type": content_type, "width": width, "height": height, "sha256": sha256,

@@ -16,6 +16,6 @@ def integrity_checkpoint() -> int:
 
 @shared_task(name="reviews.evidence_spool_sync", acks_late=True)
 def evidence_spool_sync() -> dict[str, object]:
-    """Upload spooled evidence in order. Idempotent: names are content-addressed."""
+    """Upload spooled evidence in order. Idempotent: one object name per frame."""
     result = evidence_spool_sync_service()
     return {"stored": result.stored, "remaining": result.remaining, "error": result.error}

@@ -50,7 +50,7 @@ def test_audit_events_incidents_and_decisions_are_logged_in_order(session, revie
     incident_entry = json.loads(leaves[1].body)["data"]
     assert incident_entry["incident_id"] == incident.pk
     assert incident_entry["score_milli"] == 250
-    assert incident_entry["payload_sha256"] != ""
+    assert len(incident_entry["payload_commitment"]) == 64
 
 
 def test_free_text_never_reaches_the_log(session, reviewer):

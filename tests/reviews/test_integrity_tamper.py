@@ -288,3 +288,43 @@ def test_concurrent_appends_get_dense_positions_and_session_numbers():
     assert [index for index, _ in rows] == list(range(100))
     assert [seq for _, seq in rows] == list(range(100))
     call_command("verify_integrity")
+
+
+def test_consistency_proofs_link_every_pair_of_stored_checkpoints(log):
+    from reviews.integrity import integrity_consistency_proof
+    from reviews.integrity_models import IntegrityCheckpoint
+
+    integrity_append(kind="test.entry")
+    integrity_checkpoint_create()
+    checkpoints = list(IntegrityCheckpoint.objects.order_by("tree_size"))
+    assert [c.tree_size for c in checkpoints] == [10, 16, 17]
+    for old in checkpoints:
+        for new in checkpoints:
+            if old.tree_size <= new.tree_size:
+                merkle.verify_consistency(
+                    old.tree_size, new.tree_size, bytes(old.root_hash), bytes(new.root_hash),
+                    integrity_consistency_proof(old_size=old.tree_size, new_size=new.tree_size),
+                )
+
+
+def test_the_offline_verifier_accepts_a_bundle_exported_from_postgresql(log, session, tmp_path):
+    from reviews.offline_verifier import verify_bundle
+
+    bundle_path = tmp_path / "bundle.json"
+    call_command("integrity_export_bundle", "--session", str(session.pk),
+                 "--checkpoint", str(log.published), "--output", str(bundle_path))
+    published = merkle.Checkpoint.from_json(json.loads(log.published.read_text()))
+    entries = verify_bundle(
+        json.loads(bundle_path.read_text()), public_key=active_key().public_bytes,
+        published=published,
+    )
+    assert [entry["seq"] for entry in entries] == list(range(len(entries)))
+    assert {entry["kind"] for entry in entries} >= {"incident.created", "review.decision"}
+
+
+def test_a_tampered_log_cannot_be_exported(log, session, tmp_path):
+    _drop_triggers()
+    edit_and_reseal_with_the_stolen_key(log)
+    with pytest.raises(CommandError, match="does not match the checkpoint"):
+        call_command("integrity_export_bundle", "--session", str(session.pk),
+                     "--output", str(tmp_path / "bundle.json"))

@@ -32,3 +32,10 @@ def test_evidence_on_the_local_filesystem_is_stored_at_once(session, settings, t
     assert isinstance(evidence, Evidence)
     assert (tmp_path / evidence.image.name).read_bytes() == b"\xff\xd8frame\xff\xd9"
     assert evidence_spool_sync.apply().get() == {"stored": 0, "remaining": 0, "error": ""}
+
+
+def test_beat_runs_the_checkpoint_and_the_spool_sync_beside_other_tasks(settings):
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert schedule["integrity-checkpoint"]["task"] == integrity_checkpoint.name
+    assert schedule["evidence-spool-sync"]["task"] == evidence_spool_sync.name
+    assert "expire-overdue-sessions" in schedule  # added to main's schedule, not replacing it
