@@ -328,3 +328,15 @@ def test_a_tampered_log_cannot_be_exported(log, session, tmp_path):
     with pytest.raises(CommandError, match="does not match the checkpoint"):
         call_command("integrity_export_bundle", "--session", str(session.pk),
                      "--output", str(tmp_path / "bundle.json"))
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["root_hash = decode(repeat('ab', 32), 'hex')", "tree_size = 9", "timestamp = 'yesterday'"],
+)
+def test_an_edited_stored_checkpoint_is_named(log, change):
+    _drop_triggers()
+    _sql(f"UPDATE {CHECKPOINT} SET {change} WHERE tree_size = 10 OR tree_size = 9")
+    with pytest.raises(CommandError, match=r"First bad record: log: checkpoint \d+ of \d+ "
+                                           r"leaves is invalid: .*bad signature"):
+        call_command("verify_integrity")
