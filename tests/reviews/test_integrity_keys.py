@@ -43,3 +43,18 @@ def test_the_development_spool_key_is_refused_with_a_bucket_and_debug_off(settin
     assert check_spool_key(None) == []  # no object store, no spool
     settings.PROCTOR_S3_BUCKET = "evidence"
     assert [error.id for error in check_spool_key(None)] == ["proctor.E004"]
+
+
+def test_keygen_prints_a_usable_key_and_its_public_half(capsys, settings):
+    import base64
+
+    from django.core.management import call_command
+
+    from reviews.integrity_keys import load_key
+
+    call_command("integrity_keygen")
+    lines = capsys.readouterr().out.splitlines()
+    secret = lines[0].removeprefix("PROCTOR_INTEGRITY_SIGNING_KEY=")
+    key = load_key("generated", secret)
+    assert lines[1] == f"public key: {base64.b64encode(key.public_bytes).decode()}"
+    assert lines[2] == f"key id: {key.key_id}"

@@ -179,3 +179,22 @@ def test_session_verification_checks_only_that_sessions_rows(
     assert integrity_verify(session_id=session.pk).is_intact
     report = integrity_verify(session_id=other.pk)
     assert "its column for 'kind'" in str(report.problems[0])
+
+
+def test_a_rotated_key_keeps_old_rows_and_checkpoints_verifiable(session, settings):
+    from reviews.integrity_keys import active_key, generate_key
+
+    old_key = settings.PROCTOR_INTEGRITY_SIGNING_KEY
+    old_key_id = active_key().key_id
+    integrity_append(kind="test.entry", session=session)
+    integrity_checkpoint_create()
+    settings.PROCTOR_INTEGRITY_SIGNING_KEY = generate_key()
+    settings.PROCTOR_INTEGRITY_RETIRED_KEYS = [old_key]
+    integrity_append(kind="test.entry", session=session)
+    integrity_checkpoint_create()
+    assert IntegrityLeaf.objects.values("key_id").distinct().count() == 2
+    assert integrity_verify().is_intact
+    settings.PROCTOR_INTEGRITY_RETIRED_KEYS = []  # the old key forgotten: say so
+    problems = [str(problem) for problem in integrity_verify().problems]
+    assert problems[0].startswith("log: checkpoint") and "unknown key" in problems[0]
+    assert f"leaf 0: sealed by unknown key '{old_key_id}'" in problems
