@@ -133,7 +133,7 @@ def integrity_append(
     """Append one entry to the log, inside the caller's transaction; return its leaf.
 
     ``session`` is an ExamSession (or its UUID) the entry belongs to, or None for entries
-    about no session. Raises IntegrityEntryRefused for a bad kind or data that could hold
+    about no session. ``now`` overrides the log's clock (tests, imports); leave it unset. Raises IntegrityEntryRefused for a bad kind or data that could hold
     personal free text (see the module docstring).
     """
     if not _KIND.match(kind) or len(kind) > 64:
@@ -150,13 +150,15 @@ def integrity_append(
     session_id: UUID | None = None
     if session is not None:
         session_id = session if isinstance(session, UUID) else session.pk
-    moment = (now or timezone.now()).astimezone(UTC)
     key = active_key()
     # No savepoint: a failed append must fail the caller's whole transaction anyway, and
     # skipping it halves the round trips (appends are latency-bound, not CPU-bound).
     with transaction.atomic(savepoint=False):
         _lock_log()
         index, session_seq = _next_positions(session_id)
+        # The log's own time, read under the lock so that it follows the order of the
+        # leaves (as far as the clock does); a record's own times go in ``data``.
+        moment = (now or timezone.now()).astimezone(UTC)
         entry = {
             "v": ENTRY_VERSION,
             "i": index,
@@ -213,7 +215,6 @@ def integrity_log_incident(*, incident: Any) -> IntegrityLeaf:
             "score_milli": round(incident.score * 1000),
             "payload_commitment": integrity_commitment(bytes(incident.payload or b"")),
         },
-        now=incident.created_at,
     )
 
 
@@ -229,7 +230,6 @@ def integrity_log_decision(*, decision: Any) -> IntegrityLeaf:
             "reviewer_id": decision.reviewer_id,
             "has_note": bool(decision.note),
         },
-        now=decision.created_at,
     )
 
 

@@ -67,7 +67,6 @@ def audit_record(
                     target if len(target) <= MAX_STRING_CHARS else integrity_commitment(target)
                 ),
             },
-            now=event.created_at,
         )
     return event
 

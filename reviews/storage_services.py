@@ -110,7 +110,6 @@ def _evidence_create(
                 "sha256": sha256,
                 "incident_id": incident_id,
             },
-            now=evidence.created_at,
         )
     return evidence
 
