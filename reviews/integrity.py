@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from reviews import merkle
 from reviews.errors import IntegrityEntryRefused, IntegrityViolation, NoCheckpoint
 from reviews.integrity_keys import active_key, signing_keys
 from reviews.integrity_models import IntegrityCheckpoint, IntegrityLeaf
+from reviews.models import Evidence
 
 # Any 64-bit constant unique to this lock; it spells "ITGR" in ASCII.
 _ADVISORY_LOCK_ID = 0x49544752
@@ -133,8 +135,9 @@ def integrity_append(
     """Append one entry to the log, inside the caller's transaction; return its leaf.
 
     ``session`` is an ExamSession (or its UUID) the entry belongs to, or None for entries
-    about no session. ``now`` overrides the log's clock (tests, imports); leave it unset. Raises IntegrityEntryRefused for a bad kind or data that could hold
-    personal free text (see the module docstring).
+    about no session. ``now`` overrides the log's clock (tests, imports); leave it unset.
+    Raises IntegrityEntryRefused for a bad kind or data that could hold personal free text
+    (see the module docstring).
     """
     if not _KIND.match(kind) or len(kind) > 64:
         raise IntegrityEntryRefused(
@@ -577,4 +580,56 @@ def integrity_verify(
     report.uncovered_leaves = max(0, frontier.size - covered)
     problems.sort(key=lambda item: item[0])
     report.problems = [problem for _, problem in problems]
+    return report
+
+
+@dataclass
+class EvidenceReport:
+    checked: int = 0
+    erased: int = 0  # logged frames whose Evidence row is gone (erasure): not a problem
+    problems: list[Problem] = field(default_factory=list)
+
+
+def integrity_verify_evidence(
+    *, session_id: UUID | None = None, read_objects: bool = True
+) -> EvidenceReport:
+    """Check stored evidence against the digests the log recorded when it was stored.
+
+    For every ``evidence.stored`` leaf: the Evidence row's SHA-256 must be the logged
+    one, and (with ``read_objects``) the stored object must hash to it. A row that no
+    longer exists counts as erased, since erasure removes evidence and never leaves.
+    """
+    report = EvidenceReport()
+    leaves = IntegrityLeaf.objects.filter(kind=Kind.EVIDENCE_STORED).order_by("index")
+    if session_id is not None:
+        leaves = leaves.filter(session_id=session_id)
+    for index, body in leaves.values_list("index", "body").iterator(chunk_size=1000):
+        data = json.loads(body)["data"]
+        evidence = Evidence.objects.filter(pk=data["evidence_id"]).first()
+        if evidence is None:
+            report.erased += 1
+            continue
+        report.checked += 1
+        if evidence.sha256 != data["sha256"] or evidence.seq != data["seq"]:
+            report.problems.append(Problem(
+                index, f"evidence {evidence.pk} (frame {evidence.seq}) no longer matches "
+                "its logged SHA-256 or frame number: its row was edited",
+            ))
+            continue
+        if not read_objects:
+            continue
+        try:
+            with evidence.image.open("rb") as handle:
+                digest = hashlib.sha256(handle.read()).hexdigest()
+        except (OSError, ValueError) as exc:
+            report.problems.append(Problem(
+                index, f"evidence {evidence.pk} (frame {evidence.seq}): its stored object "
+                f"{evidence.image.name} cannot be read: {exc}",
+            ))
+            continue
+        if digest != data["sha256"]:
+            report.problems.append(Problem(
+                index, f"evidence {evidence.pk} (frame {evidence.seq}): the stored object "
+                f"{evidence.image.name} is not the one logged: it was replaced or altered",
+            ))
     return report

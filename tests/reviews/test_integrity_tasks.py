@@ -19,13 +19,7 @@ def test_the_checkpoint_task_signs_once_per_change(session):
 
 
 def test_evidence_on_the_local_filesystem_is_stored_at_once(session, settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
-        },
-    }
+    _filesystem_storage(settings, tmp_path)
     evidence = evidence_store(
         session=session, seq=1, captured_at=timezone.now(), content=b"\xff\xd8frame\xff\xd9"
     )
@@ -39,3 +33,39 @@ def test_beat_runs_the_checkpoint_and_the_spool_sync_beside_other_tasks(settings
     assert schedule["integrity-checkpoint"]["task"] == integrity_checkpoint.name
     assert schedule["evidence-spool-sync"]["task"] == evidence_spool_sync.name
     assert "expire-overdue-sessions" in schedule  # added to main's schedule, not replacing it
+
+
+def _filesystem_storage(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
+    }
+
+
+def test_verify_with_evidence_names_a_replaced_object_and_ignores_erased_ones(
+    session, settings, tmp_path, capsys
+):
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    from reviews.integrity_models import IntegrityLeaf
+
+    _filesystem_storage(settings, tmp_path)
+    frames = [
+        evidence_store(session=session, seq=seq, captured_at=timezone.now(),
+                       content=f"frame {seq}".encode())
+        for seq in (1, 2, 3)
+    ]
+    call_command("verify_integrity", "--evidence")
+    assert "Evidence: 3 frame(s) match the log (objects read)." in capsys.readouterr().out
+
+    frames[0].delete()  # erased: the log keeps that it existed, and that is fine
+    (tmp_path / frames[2].image.name).write_bytes(b"a different picture")
+    leaf = IntegrityLeaf.objects.filter(kind="evidence.stored").order_by("index")[2]
+    call_command("verify_integrity")  # rows only: the replaced object goes unnoticed
+    with pytest.raises(CommandError, match=rf"First bad record: leaf {leaf.index}: evidence "
+                                           r"\d+ \(frame 3\): the stored object .* replaced"):
+        call_command("verify_integrity", "--evidence")

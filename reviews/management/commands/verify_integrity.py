@@ -7,7 +7,7 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews.integrity import integrity_verify
+from reviews.integrity import integrity_verify, integrity_verify_evidence
 from reviews.management.commands._integrity_files import read_checkpoint
 
 
@@ -27,14 +27,23 @@ class Command(BaseCommand):
             metavar="FILE",
             help="A published checkpoint (JSON) the log must still extend; repeatable.",
         )
+        parser.add_argument(
+            "--evidence",
+            action="store_true",
+            help="Also read every stored evidence object and compare it with its logged "
+            "SHA-256 (slow: it downloads them).",
+        )
         parser.add_argument("--max-problems", type=int, default=20)
 
-    def handle(self, *args, session, checkpoint, max_problems, **options):
+    def handle(self, *args, session, checkpoint, evidence, max_problems, **options):
         published = [read_checkpoint(path) for path in checkpoint]
         started = time.perf_counter()
         report = integrity_verify(
             session_id=session, external=published, max_problems=max(1, max_problems)
         )
+        evidence_report = integrity_verify_evidence(session_id=session, read_objects=evidence)
+        report.problems.extend(evidence_report.problems)
+        report.problems.sort(key=lambda problem: -1 if problem.index is None else problem.index)
         elapsed_s = time.perf_counter() - started
         if not report.is_intact:
             for problem in report.problems[1:max_problems]:
@@ -50,6 +59,11 @@ class Command(BaseCommand):
             f"Integrity OK: {scope} of {report.leaves_total} checked, "
             f"{report.checkpoints_checked} checkpoint(s) match, root "
             f"{report.root_hash.hex()}, {elapsed_s:.2f} s."
+        )
+        self.stdout.write(
+            f"Evidence: {evidence_report.checked} frame(s) match the log"
+            + (" (objects read)" if evidence else " (rows only; --evidence reads objects)")
+            + (f", {evidence_report.erased} erased." if evidence_report.erased else ".")
         )
         if report.uncovered_leaves:
             self.stdout.write(
