@@ -23,7 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 from django.db import connection, transaction
 from django.db.models import F
 
@@ -40,7 +42,12 @@ _SYNC_LOCK_ID = 0x53504F4C  # "SPOL": one syncing worker at a time keeps the ord
 
 
 def _storage():
-    return Evidence._meta.get_field("image").storage
+    """Evidence's storage, looked up on each call rather than kept from start-up.
+
+    The "evidence" alias when settings define one (the encryption work wraps "default"
+    in it), else "default"; looking it up each time follows STORAGES when it changes.
+    """
+    return storages["evidence" if "evidence" in settings.STORAGES else "default"]
 
 
 def is_store_unreachable(exc: BaseException) -> bool:
