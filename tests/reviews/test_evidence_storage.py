@@ -96,8 +96,9 @@ def s3(settings, tmp_path):
                 "access_key": CREDENTIALS["aws_access_key_id"],
                 "secret_key": CREDENTIALS["aws_secret_access_key"],
                 "file_overwrite": True,
+                # Short enough to keep the outage quick, long enough for a loaded machine.
                 "client_config": Config(
-                    connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}
+                    connect_timeout=1, read_timeout=2, retries={"max_attempts": 2}
                 ),
             },
         },
@@ -187,6 +188,17 @@ def test_an_upload_repeated_after_a_crash_creates_one_evidence(s3, session):
     s3.client().put_object(Bucket=BUCKET, Key=entry.object_name, Body=_frame(5))
     assert evidence_spool_sync().stored == 1
     assert Evidence.objects.filter(seq=5).count() == 1
+
+
+def test_a_configuration_error_raises_instead_of_spooling(s3, session, settings):
+    from botocore.exceptions import ClientError
+
+    settings.STORAGES["default"]["OPTIONS"]["bucket_name"] = "no-such-bucket"
+    settings.STORAGES = {**settings.STORAGES}  # tell Django the storages changed
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        _store(session, 1)
+    assert not SpooledEvidence.objects.exists()
+    assert not Evidence.objects.exists()
 
 
 def test_a_spool_file_moved_to_another_name_fails_to_decrypt(settings, tmp_path):
