@@ -349,7 +349,15 @@ def integrity_session_bundle(
                 "No checkpoint has been signed yet; run `manage.py integrity_checkpoint`."
             )
         checkpoint = checkpoint_from_row(row)
-    checkpoint.verify(public_key_for(checkpoint.key_id))
+    if checkpoint.origin != settings.PROCTOR_INTEGRITY_ORIGIN:
+        raise IntegrityViolation(
+            f"The checkpoint is for log {checkpoint.origin!r}, not this one "
+            f"({settings.PROCTOR_INTEGRITY_ORIGIN!r})."
+        )
+    try:
+        checkpoint.verify(public_key_for(checkpoint.key_id))
+    except merkle.ProofError as exc:
+        raise IntegrityViolation(f"The checkpoint does not verify: {exc}") from exc
     hashes = _leaf_hashes(limit=checkpoint.tree_size)
     if len(hashes) < checkpoint.tree_size:
         raise IntegrityViolation(

@@ -98,3 +98,23 @@ def test_a_forked_history_fails_against_the_published_checkpoint(exported, tmp_p
     result = _run(str(bundle), "--public-key", _public_key(), "--checkpoint", str(published))
     assert result.returncode == 1
     assert "does not extend the tree of 9 leaves" in result.stderr
+
+
+def test_export_refuses_a_checkpoint_of_another_log_or_with_a_bad_signature(
+    session, tmp_path
+):
+    from django.core.management import CommandError
+
+    integrity_append(kind="test.entry", session=session)
+    published = tmp_path / "published.json"
+    call_command("integrity_checkpoint", "--output", str(published))
+    data = json.loads(published.read_text())
+    for field, value, message in (
+        ("origin", "elsewhere.example/log", "is for log 'elsewhere.example/log'"),
+        ("root_hash", "00" * 32, "bad signature"),
+    ):
+        forged = tmp_path / f"forged-{field}.json"
+        forged.write_text(json.dumps({**data, field: value}))
+        with pytest.raises(CommandError, match=message):
+            call_command("integrity_export_bundle", "--session", str(session.pk),
+                         "--checkpoint", str(forged))
