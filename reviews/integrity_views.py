@@ -86,6 +86,11 @@ def session_proof(request: HttpRequest, session_id: UUID) -> JsonResponse:
         .first()
     )
     if session is None:
+        # Probing for other students' sessions leaves a trace, as elsewhere.
+        audit_record(
+            actor=request.user, action="integrity.proof.view.refused",
+            target=f"session:{session_id}",
+        )
         return _error(404, "No such session.")
     try:
         bundle = integrity_session_bundle(session_id=session.pk)

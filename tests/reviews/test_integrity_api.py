@@ -50,9 +50,17 @@ def test_reading_a_proof_is_itself_logged(client, student, session, checkpointed
 
 
 @pytest.mark.parametrize("user", ["other_student", "outsider"])
-def test_others_get_not_found(client, request, session, checkpointed, user):
-    client.force_login(request.getfixturevalue(user))
+def test_others_get_not_found_and_the_attempt_is_audited(
+    client, request, session, checkpointed, user
+):
+    from reviews.models import AuditEvent
+
+    person = request.getfixturevalue(user)
+    client.force_login(person)
     assert client.get(_proof_url(session)).status_code == 404
+    refused = AuditEvent.objects.get(action="integrity.proof.view.refused", actor=person)
+    assert refused.target == f"session:{session.pk}"
+    assert refused.session is None  # the trail does not link them to the session either
 
 
 def test_anonymous_users_must_sign_in(client, session, checkpointed):
