@@ -41,6 +41,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from reviews import merkle
@@ -286,6 +287,9 @@ def integrity_checkpoint_create(*, now: datetime | None = None) -> IntegrityChec
     with transaction.atomic():
         _lock_log()
         previous = IntegrityCheckpoint.objects.order_by("-tree_size", "-id").first()
+        last = IntegrityLeaf.objects.aggregate(last=Max("index"))["last"]
+        if previous is not None and last is not None and last + 1 == previous.tree_size:
+            return previous  # nothing appended: signing nothing new needs no full read
         hashes = _leaf_hashes()
         size = len(hashes)
         tree = merkle.MerkleTree(hashes)
