@@ -40,6 +40,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -409,6 +410,46 @@ def integrity_session_bundle(
 def integrity_consistency_proof(*, old_size: int, new_size: int) -> list[bytes]:
     """The RFC 9162 consistency proof between two sizes of the stored log."""
     return merkle.MerkleTree(_leaf_hashes(limit=new_size)).consistency_proof(old_size, new_size)
+
+
+# Proofs read every leaf hash; the API serves them from the cache so that repeated
+# requests (a page reloaded, a script) cost one computation per checkpoint.
+PROOF_CACHE_S = 600
+
+
+def integrity_session_bundle_latest(*, session_id: UUID) -> dict[str, Any]:
+    """``integrity_session_bundle`` against the latest checkpoint, cached per checkpoint."""
+    row = integrity_checkpoint_latest()
+    if row is None:
+        raise NoCheckpoint(
+            "No checkpoint has been signed yet; run `manage.py integrity_checkpoint`."
+        )
+    key = f"proctor:integrity:bundle:{session_id}:{row.pk}"
+    bundle = cache.get(key)
+    if bundle is None:
+        checkpoint = checkpoint_from_row(row)
+        bundle = integrity_session_bundle(session_id=session_id, checkpoint=checkpoint)
+        cache.set(key, bundle, PROOF_CACHE_S)
+    return bundle
+
+
+def integrity_consistency_proof_cached(*, old_size: int, new_size: int) -> list[str]:
+    """Hex nodes of the consistency proof, cached: a proof between two sizes never changes."""
+    if new_size <= 0:
+        return []
+    # Keyed by the last leaf's hash too, so a different log (another database, a test)
+    # never gets this one's proof.
+    last = IntegrityLeaf.objects.filter(index=new_size - 1).values_list("leaf_hash", flat=True)
+    last_hash = bytes(last[0]).hex() if last else "missing"
+    key = f"proctor:integrity:consistency:{old_size}:{new_size}:{last_hash}"
+    proof = cache.get(key)
+    if proof is None:
+        proof = [
+            node.hex()
+            for node in integrity_consistency_proof(old_size=old_size, new_size=new_size)
+        ]
+        cache.set(key, proof, PROOF_CACHE_S)
+    return proof
 
 
 # -- verification ----------------------------------------------------------------------

@@ -20,8 +20,8 @@ from reviews.errors import IntegrityLogError, NoCheckpoint
 from reviews.integrity import (
     checkpoint_from_row,
     integrity_checkpoint_latest,
-    integrity_consistency_proof,
-    integrity_session_bundle,
+    integrity_consistency_proof_cached,
+    integrity_session_bundle_latest,
     public_key_for,
 )
 from reviews.services import audit_record
@@ -68,12 +68,10 @@ def consistency_proof(request: HttpRequest) -> JsonResponse:
             "(the latest checkpoint)."
         )
     try:
-        proof = integrity_consistency_proof(old_size=old_size, new_size=new_size)
+        proof = integrity_consistency_proof_cached(old_size=old_size, new_size=new_size)
     except IntegrityLogError as exc:
         return _error(409, str(exc))
-    return JsonResponse(
-        {"from_size": old_size, "to_size": new_size, "proof": [node.hex() for node in proof]}
-    )
+    return JsonResponse({"from_size": old_size, "to_size": new_size, "proof": proof})
 
 
 @require_GET
@@ -93,7 +91,7 @@ def session_proof(request: HttpRequest, session_id: UUID) -> JsonResponse:
         )
         return _error(404, "No such session.")
     try:
-        bundle = integrity_session_bundle(session_id=session.pk)
+        bundle = integrity_session_bundle_latest(session_id=session.pk)
     except NoCheckpoint as exc:
         return _error(404, str(exc))
     except IntegrityLogError as exc:

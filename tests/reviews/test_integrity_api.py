@@ -77,3 +77,18 @@ def test_latest_checkpoint_and_consistency_proof(client, student, session, check
     bad = client.get(reverse("integrity:consistency"), {"from": 3, "to": 9})
     assert bad.status_code == 400
     assert "to <= 4" in bad.json()["detail"]
+
+
+def test_a_sessions_proofs_are_computed_once_per_checkpoint(
+    session, checkpointed, django_assert_max_num_queries
+):
+    from reviews.integrity import integrity_append, integrity_session_bundle_latest
+
+    first = integrity_session_bundle_latest(session_id=session.pk)
+    with django_assert_max_num_queries(1):  # the latest checkpoint's row, then the cache
+        assert integrity_session_bundle_latest(session_id=session.pk) == first
+    integrity_append(kind="test.entry", session=session)
+    integrity_checkpoint_create()
+    fresh = integrity_session_bundle_latest(session_id=session.pk)
+    assert fresh["checkpoint"]["tree_size"] == 5
+    assert len(fresh["entries"]) == 4
