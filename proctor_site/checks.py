@@ -41,20 +41,3 @@ def check_integrity_signing_key(app_configs, **kwargs):
         errors.append(Error(str(exc), id="proctor.E003"))
     return errors
 
-
-@register(Tags.security)
-def check_spool_key(app_configs, **kwargs):
-    if (
-        not settings.DEBUG
-        and settings.PROCTOR_S3_BUCKET
-        and settings.PROCTOR_SPOOL_KEY == settings.INSECURE_SPOOL_KEY
-    ):
-        return [
-            Error(
-                "PROCTOR_SPOOL_KEY is not set, DEBUG is off and an object store is configured.",
-                hint="Set PROCTOR_SPOOL_KEY (32 random bytes, base64, e.g. "
-                "`openssl rand -base64 32`) or PROCTOR_SPOOL_KEY_FILE.",
-                id="proctor.E004",
-            )
-        ]
-    return []

@@ -13,7 +13,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from proctor_site.env import env_bool, env_int, env_list, env_secret, env_str
+from proctor_site.env import env_bool, env_int, env_keyring, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PROCTOR_VAR_DIR", str(BASE_DIR / "var")))
@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "exams",
     "monitoring",
-    "reviews",
+    "reviews",  # last of ours: its post_migrate sets up the role groups (exams/apps.py)
 ]
 
 MIDDLEWARE = [
@@ -147,6 +147,11 @@ MEDIA_URL = "media/"
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Evidence and retained originals: encrypted per session on top of "default".
+    "evidence": {
+        "BACKEND": "reviews.privacy.storage.EncryptedStorage",
+        "OPTIONS": {"inner": "default"},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -197,6 +202,20 @@ LOGGING = {
 # Proctor: upper bounds the server enforces whatever an exam's policy says.
 PROCTOR_MAX_FRAME_BYTES = env_int("PROCTOR_MAX_FRAME_BYTES", 2 * 1024 * 1024, minimum=1024)
 
+# Encryption at rest (reviews/privacy/, docs/encryption.md). The key ring is a secret:
+# versioned `version:base64key` entries; no usable default. Unset with DEBUG on, a development
+# ring is derived from SECRET_KEY; unset with DEBUG off, the check privacy.E001 refuses to start.
+PROCTOR_KEYRING = env_keyring("PROCTOR_KEYRING")
+PROCTOR_KEYRING_ACTIVE = env_int("PROCTOR_KEYRING_ACTIVE", 0, minimum=0)  # 0: highest version
+PROCTOR_DEK_CACHE_S = env_int("PROCTOR_DEK_CACHE_S", 30, minimum=0)
+# Break-glass viewing of retained original frames: how long an approved grant lasts.
+PROCTOR_BREAK_GLASS_GRANT_MIN = env_int("PROCTOR_BREAK_GLASS_GRANT_MIN", 30, minimum=1)
+PROCTOR_RETENTION_BATCH = env_int("PROCTOR_RETENTION_BATCH", 200, minimum=1)
+CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
+    "task": "privacy.apply_retention",
+    "schedule": env_int("PROCTOR_RETENTION_EVERY_S", 3600, minimum=60),
+}
+
 # Tamper-evident log (reviews/integrity.py, docs/integrity.md). The signing key is a raw
 # 32-byte Ed25519 private key in base64; it signs the checkpoints and seals each row with
 # a MAC key derived from it. No usable default: the development key below is refused by
@@ -222,9 +241,8 @@ PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S = env_int(
 # Evidence storage. The embedded default keeps files under MEDIA_ROOT (STORAGES above).
 # Set PROCTOR_S3_BUCKET to use an S3-compatible object store (AWS S3, MinIO, Ceph, Garage)
 # through django-storages. While it is unreachable, new evidence waits in a local spool,
-# encrypted with PROCTOR_SPOOL_KEY (32 bytes, base64), and a Celery task uploads it in
-# order once the store is back (reviews/storage_services.py). The development spool key is
-# refused by the check `proctor.E004` when DEBUG is off and a bucket is set.
+# sealed under each session's data key, and a Celery task uploads it in order once the
+# store is back (reviews/storage_services.py, reviews/spool.py).
 PROCTOR_S3_BUCKET = env_str("PROCTOR_S3_BUCKET", "")
 PROCTOR_S3_TIMEOUT_S = env_int("PROCTOR_S3_TIMEOUT_S", 5, minimum=1)
 if PROCTOR_S3_BUCKET:
@@ -250,8 +268,6 @@ if PROCTOR_S3_BUCKET:
             ),
         },
     }
-INSECURE_SPOOL_KEY = "cHJvY3Rvci1kZXYtc3Bvb2wta2V5LTAwMDAwMDAwMDA="  # noqa: S105
-PROCTOR_SPOOL_KEY = env_secret("PROCTOR_SPOOL_KEY") or INSECURE_SPOOL_KEY
 PROCTOR_SPOOL_DIR = Path(env_str("PROCTOR_SPOOL_DIR", str(VAR_DIR / "spool")))
 PROCTOR_SPOOL_SYNC_INTERVAL_S = env_int("PROCTOR_SPOOL_SYNC_INTERVAL_S", 30, minimum=1)
 

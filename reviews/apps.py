@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class ReviewsConfig(AppConfig):
     name = "reviews"
     verbose_name = "Reviews and audit"
+
+    def ready(self) -> None:
+        from reviews import storage_services  # noqa: F401  (connects the spool's shredding)
+        from reviews.privacy import checks  # noqa: F401  (registers the key ring check)

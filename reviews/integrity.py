@@ -50,6 +50,7 @@ from reviews.errors import IntegrityEntryRefused, IntegrityViolation, NoCheckpoi
 from reviews.integrity_keys import active_key, signing_keys
 from reviews.integrity_models import IntegrityCheckpoint, IntegrityLeaf
 from reviews.models import Evidence
+from reviews.privacy.errors import DecryptionFailed, SessionShredded
 
 # Any 64-bit constant unique to this lock; it spells "ITGR" in ASCII.
 _ADVISORY_LOCK_ID = 0x49544752
@@ -652,6 +653,8 @@ def integrity_verify_evidence(
     one, and (with ``read_objects``) the stored object must hash to it. A row that no
     longer exists counts as erased, since erasure removes evidence and never leaves.
     """
+    from reviews.storage_services import current_evidence_storage  # it imports this module
+
     report = EvidenceReport()
     leaves = IntegrityLeaf.objects.filter(kind=Kind.EVIDENCE_STORED).order_by("index")
     if session_id is not None:
@@ -672,8 +675,18 @@ def integrity_verify_evidence(
         if not read_objects:
             continue
         try:
-            with evidence.image.open("rb") as handle:
+            with current_evidence_storage().open(evidence.image.name, "rb") as handle:
                 digest = hashlib.sha256(handle.read()).hexdigest()
+        except SessionShredded:
+            report.checked -= 1
+            report.erased += 1  # its key is destroyed: erased, whatever bytes remain
+            continue
+        except DecryptionFailed as exc:
+            report.problems.append(Problem(
+                index, f"evidence {evidence.pk} (frame {evidence.seq}): the stored object "
+                f"{evidence.image.name} does not decrypt, so it was replaced or altered: {exc}",
+            ))
+            continue
         except (OSError, ValueError) as exc:
             report.problems.append(Problem(
                 index, f"evidence {evidence.pk} (frame {evidence.seq}): its stored object "

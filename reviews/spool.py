@@ -1,42 +1,32 @@
 """The local encrypted spool: evidence bytes kept on disk while the object store is away.
 
-Each file is AES-256-GCM with a random 96-bit nonce and the object's name as associated
-data, so a file renamed or swapped for another's fails to decrypt. Files are written to a
-temporary name, fsynced and renamed, so a crash never leaves half a file under a real name.
-
-Key seam (issue 7): the spool key comes from PROCTOR_SPOOL_KEY for now. When the
-per-session data keys of the encryption work land, ``_key_for`` should return the
-session's key instead, so that shredding a session also shreds its spooled frames.
+Each file is sealed (AES-256-GCM) under the exam session's own data key, with the object's
+name as associated data (reviews/privacy/crypto.py), so a file renamed or swapped for
+another's fails to open, and crypto-shredding the session makes its spooled frames
+unreadable like the rest of its data; the shredding signal also deletes them
+(reviews/storage_services.py). Files are written to a temporary name, fsynced and
+renamed, so a crash never leaves half a file under a real name.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import secrets
+import uuid
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 from reviews.errors import EvidenceStorageError, SpoolCorrupted
+from reviews.privacy import crypto, keys
+from reviews.privacy.errors import DecryptionFailed
 
-NONCE_BYTES = 12
-_FORMAT = b"PSP1"  # file magic and format version
+_FORMAT = b"PSP2"  # file magic and format version: sealed under the session's data key
 
 
-def _key_for(object_name: str) -> bytes:
-    try:
-        key = base64.b64decode(settings.PROCTOR_SPOOL_KEY, validate=True)
-    except binascii.Error as exc:
-        raise EvidenceStorageError(f"PROCTOR_SPOOL_KEY is not valid base64: {exc}.") from exc
-    if len(key) != 32:
-        raise EvidenceStorageError(
-            f"PROCTOR_SPOOL_KEY decodes to {len(key)} bytes; AES-256 needs 32."
-        )
-    return key
+def _aad(session_id: uuid.UUID | str, object_name: str) -> bytes:
+    return crypto.record_aad(session_id=session_id, record=f"spool:{object_name}",
+                             field="content")
 
 
 def spool_dir() -> Path:
@@ -45,16 +35,19 @@ def spool_dir() -> Path:
     return path
 
 
-def spool_write(*, object_name: str, content: bytes) -> str:
-    """Encrypt ``content`` into a new spool file, durably; return the file's name."""
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(_key_for(object_name)).encrypt(nonce, content, object_name.encode())
+def spool_write(*, session_id: uuid.UUID | str, object_name: str, content: bytes) -> str:
+    """Seal ``content`` into a new spool file, durably; return the file's name."""
+    sealed = crypto.seal(
+        dek=keys.data_key_for_session(session_id, create=True),
+        plaintext=content,
+        aad=_aad(session_id, object_name),
+    )
     directory = spool_dir()
     file_name = f"{secrets.token_hex(16)}.spool"
     temporary = directory / f".{file_name}.tmp"
     try:
         with open(temporary, "wb") as handle:
-            handle.write(_FORMAT + nonce + sealed)
+            handle.write(_FORMAT + sealed)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, directory / file_name)
@@ -72,7 +65,8 @@ def spool_write(*, object_name: str, content: bytes) -> str:
     return file_name
 
 
-def spool_read(*, object_name: str, file_name: str) -> bytes:
+def spool_read(*, session_id: uuid.UUID | str, object_name: str, file_name: str) -> bytes:
+    """Open a spooled frame. Raises SpoolCorrupted, or SessionShredded after shredding."""
     path = spool_dir() / file_name
     try:
         raw = path.read_bytes()
@@ -80,15 +74,16 @@ def spool_read(*, object_name: str, file_name: str) -> bytes:
         raise SpoolCorrupted(f"Spool file {path} for {object_name} is unreadable: {exc}") from exc
     if not raw.startswith(_FORMAT):
         raise SpoolCorrupted(f"Spool file {path} is not a spool file.")
-    nonce = raw[len(_FORMAT) : len(_FORMAT) + NONCE_BYTES]
     try:
-        return AESGCM(_key_for(object_name)).decrypt(
-            nonce, raw[len(_FORMAT) + NONCE_BYTES :], object_name.encode()
+        return crypto.unseal(
+            dek=keys.data_key_for_session(session_id),
+            sealed=raw[len(_FORMAT):],
+            aad=_aad(session_id, object_name),
         )
-    except InvalidTag as exc:
+    except DecryptionFailed as exc:
         raise SpoolCorrupted(
-            f"Spool file {path} does not decrypt as {object_name}: it was altered, swapped "
-            "or written with another PROCTOR_SPOOL_KEY."
+            f"Spool file {path} does not decrypt as {object_name}: it was altered or "
+            "swapped for another frame's file."
         ) from exc
 
 

@@ -28,11 +28,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import connection, transaction
 from django.db.models import F
+from django.dispatch import receiver
 
 from exams.models import ExamSession
 from reviews.errors import SpoolCorrupted
 from reviews.integrity import Kind, integrity_append
 from reviews.models import Evidence, Incident
+from reviews.privacy.signals import session_shredding
 from reviews.spool import spool_read, spool_remove, spool_write
 from reviews.storage_models import SpooledEvidence
 
@@ -41,7 +43,7 @@ logger = logging.getLogger(__name__)
 _SYNC_LOCK_ID = 0x53504F4C  # "SPOL": one syncing worker at a time keeps the order
 
 
-def _storage():
+def current_evidence_storage():
     """Evidence's storage, looked up on each call rather than kept from start-up.
 
     The "evidence" alias when settings define one (the encryption work wraps "default"
@@ -78,7 +80,7 @@ def evidence_object_name(*, session_id, seq: int, content_type: str) -> str:
 
 
 def _upload(name: str, content: bytes) -> None:
-    storage = _storage()
+    storage = current_evidence_storage()
     if storage.exists(name):  # a repeat after a crash: the bytes are already there
         return
     saved = storage.save(name, ContentFile(content))
@@ -160,7 +162,7 @@ def evidence_store(
         else:
             with transaction.atomic():
                 return _evidence_create(name=name, **fields)
-    file_name = spool_write(object_name=name, content=content)
+    file_name = spool_write(session_id=session.pk, object_name=name, content=content)
     with transaction.atomic():
         entry, _ = SpooledEvidence.objects.get_or_create(
             session_id=session.pk,
@@ -175,6 +177,22 @@ def evidence_store(
     if entry.spool_file != file_name:  # the same frame was spooled before: keep one copy
         spool_remove(file_name)
     return entry
+
+
+@receiver(session_shredding, dispatch_uid="reviews.spool.shred")
+def spool_shred_session(*, session: ExamSession, **kwargs) -> int:
+    """Shredding a session drops its frames still waiting in the spool.
+
+    Runs inside the shredding transaction (reviews/privacy/services.py); the files go
+    after commit. They were sealed under the session's destroyed key in any case.
+    """
+    entries = list(SpooledEvidence.objects.filter(session=session).values_list(
+        "pk", "spool_file"
+    ))
+    SpooledEvidence.objects.filter(pk__in=[pk for pk, _ in entries]).delete()
+    for _, file_name in entries:
+        transaction.on_commit(functools.partial(spool_remove, file_name))
+    return len(entries)
 
 
 @dataclass(frozen=True)
@@ -214,7 +232,10 @@ def evidence_spool_sync(*, limit: int = 500) -> SyncResult:
         if not acquired:
             return SyncResult(0, SpooledEvidence.objects.count(), "another sync is running")
         for entry in SpooledEvidence.objects.order_by("id")[:limit]:
-            content = spool_read(object_name=entry.object_name, file_name=entry.spool_file)
+            content = spool_read(
+                session_id=entry.session_id, object_name=entry.object_name,
+                file_name=entry.spool_file,
+            )
             if hashlib.sha256(content).hexdigest() != entry.sha256:
                 raise SpoolCorrupted(
                     f"Spooled frame {entry.seq} of session {entry.session_id} does not match "

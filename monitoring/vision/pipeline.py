@@ -5,7 +5,7 @@ Two detectors work together (measured in ``benchmarks/quality.py``):
 - the MediaPipe Tasks short-range BlazeFace (about 2 ms of CPU a frame) catches
   webcam-distance faces, also turned ones; it runs on every frame, except, on a cadence,
   the frames where CenterFace runs;
-- CenterFace at 320 px wide (about 17 ms) catches what short-range misses (faces of
+- CenterFace at 288 px wide (about 13 ms) catches what short-range misses (faces of
   about 40 px, background people, groups). On a stream it runs every
   ``wide_every_n_frames`` frames and at once whenever the picture changes (a scene cut, a
   person walking in, any 80x80 px patch that changed); in between, its last faces stay

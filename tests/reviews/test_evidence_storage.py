@@ -26,7 +26,12 @@ from reviews.integrity_models import IntegrityLeaf
 from reviews.models import Evidence
 from reviews.spool import spool_read, spool_write
 from reviews.storage_models import SpooledEvidence
-from reviews.storage_services import evidence_spool_sync, evidence_store
+from reviews.storage_services import (
+    _upload,
+    current_evidence_storage,
+    evidence_spool_sync,
+    evidence_store,
+)
 
 BUCKET = "proctor-evidence"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -119,6 +124,15 @@ def _store(session, seq):
     )
 
 
+def _assert_stored(s3: MotoServer, evidence: Evidence) -> None:
+    """The object is in the store, and reads back as the frame through the app's storage."""
+    raw = s3.object_bytes(evidence.image.name)
+    with current_evidence_storage().open(evidence.image.name, "rb") as handle:
+        assert handle.read() == _frame(evidence.seq)
+    # With encryption at rest the store holds ciphertext only (reviews/privacy/storage.py).
+    assert b"CANARY" not in raw
+
+
 def _spool_files(settings) -> list[Path]:
     return sorted(Path(settings.PROCTOR_SPOOL_DIR).glob("*.spool"))
 
@@ -126,7 +140,7 @@ def _spool_files(settings) -> list[Path]:
 def test_evidence_goes_to_the_object_store_and_is_logged(s3, session):
     evidence = _store(session, 1)
     assert isinstance(evidence, Evidence)
-    assert s3.object_bytes(evidence.image.name) == _frame(1)
+    _assert_stored(s3, evidence)
     assert IntegrityLeaf.objects.filter(kind="evidence.stored").count() == 1
 
 
@@ -158,7 +172,7 @@ def test_an_outage_loses_nothing_and_shows_nothing_early(
     stored = list(Evidence.objects.order_by("seq"))
     assert [evidence.seq for evidence in stored] == [1, 2, 3, 4]
     for evidence in stored:
-        assert s3.object_bytes(evidence.image.name) == _frame(evidence.seq)
+        _assert_stored(s3, evidence)
     assert _spool_files(settings) == []
     logged = IntegrityLeaf.objects.filter(kind="evidence.stored").order_by("index")
     assert [leaf.body.count('"seq":') for leaf in logged] == [2, 2, 2, 2]
@@ -177,7 +191,7 @@ def test_a_killed_store_that_comes_back_receives_the_spooled_frames(s3, session,
     s3.start()  # a new process on the same port, empty, as after a restore
     assert evidence_spool_sync().stored == 1
     evidence = Evidence.objects.get(seq=7)
-    assert s3.object_bytes(evidence.image.name) == _frame(7)
+    _assert_stored(s3, evidence)
 
 
 def test_an_upload_repeated_after_a_crash_creates_one_evidence(s3, session):
@@ -185,9 +199,10 @@ def test_an_upload_repeated_after_a_crash_creates_one_evidence(s3, session):
     entry = _store(session, 5)
     s3.resume()
     # The previous sync uploaded the object and died before its database commit.
-    s3.client().put_object(Bucket=BUCKET, Key=entry.object_name, Body=_frame(5))
+    _upload(entry.object_name, _frame(5))
     assert evidence_spool_sync().stored == 1
     assert Evidence.objects.filter(seq=5).count() == 1
+    _assert_stored(s3, Evidence.objects.get(seq=5))
 
 
 def test_a_configuration_error_raises_instead_of_spooling(s3, session, settings):
@@ -201,9 +216,34 @@ def test_a_configuration_error_raises_instead_of_spooling(s3, session, settings)
     assert not Evidence.objects.exists()
 
 
-def test_a_spool_file_moved_to_another_name_fails_to_decrypt(settings, tmp_path):
+def test_a_spool_file_moved_to_another_name_fails_to_decrypt(settings, tmp_path, session):
     settings.PROCTOR_SPOOL_DIR = tmp_path
-    file_name = spool_write(object_name="evidence/a/00000001.jpg", content=b"frame")
-    assert spool_read(object_name="evidence/a/00000001.jpg", file_name=file_name) == b"frame"
-    with pytest.raises(SpoolCorrupted, match="does not decrypt as evidence/b/00000001.jpg"):
-        spool_read(object_name="evidence/b/00000001.jpg", file_name=file_name)
+    name = f"evidence/{session.pk}/00000001.jpg"
+    file_name = spool_write(session_id=session.pk, object_name=name, content=b"frame")
+    assert b"frame" not in (tmp_path / file_name).read_bytes()
+    assert spool_read(session_id=session.pk, object_name=name, file_name=file_name) == b"frame"
+    other = f"evidence/{session.pk}/00000002.jpg"
+    with pytest.raises(SpoolCorrupted, match=f"does not decrypt as {other}"):
+        spool_read(session_id=session.pk, object_name=other, file_name=file_name)
+
+
+def test_shredding_a_session_drops_its_spooled_frames(
+    s3, session, settings, django_capture_on_commit_callbacks
+):
+    from reviews.privacy.errors import SessionShredded
+    from reviews.privacy.services import session_shred
+
+    s3.pause()
+    entry = _store(session, 1)
+    s3.resume()
+    spool = Path(settings.PROCTOR_SPOOL_DIR)
+    (spool / "backup.copy").write_bytes((spool / entry.spool_file).read_bytes())
+    with django_capture_on_commit_callbacks(execute=True):
+        record = session_shred(session=session, cause="retention")
+    assert record.objects_deleted >= 1
+    assert not SpooledEvidence.objects.exists()
+    assert _spool_files(settings) == []
+    with pytest.raises(SessionShredded):  # and a copy of the file kept elsewhere is dead
+        spool_read(
+            session_id=session.pk, object_name=entry.object_name, file_name="backup.copy"
+        )

@@ -34,17 +34,6 @@ def test_a_generated_key_passes_and_a_short_one_is_named(settings):
     assert "decodes to 5 bytes" in errors[0].msg
 
 
-def test_the_development_spool_key_is_refused_with_a_bucket_and_debug_off(settings):
-    from proctor_site.checks import check_spool_key
-
-    settings.DEBUG = False
-    settings.PROCTOR_SPOOL_KEY = settings.INSECURE_SPOOL_KEY
-    settings.PROCTOR_S3_BUCKET = ""
-    assert check_spool_key(None) == []  # no object store, no spool
-    settings.PROCTOR_S3_BUCKET = "evidence"
-    assert [error.id for error in check_spool_key(None)] == ["proctor.E004"]
-
-
 def test_keygen_prints_a_usable_key_and_its_public_half(capsys, settings):
     import base64
 

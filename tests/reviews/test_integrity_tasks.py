@@ -7,7 +7,7 @@ from django.utils import timezone
 from reviews.integrity import integrity_append
 from reviews.integrity_models import IntegrityCheckpoint
 from reviews.models import Evidence
-from reviews.storage_services import evidence_store
+from reviews.storage_services import current_evidence_storage, evidence_store
 from reviews.tasks import evidence_spool_sync, integrity_checkpoint
 
 
@@ -24,7 +24,10 @@ def test_evidence_on_the_local_filesystem_is_stored_at_once(session, settings, t
         session=session, seq=1, captured_at=timezone.now(), content=b"\xff\xd8frame\xff\xd9"
     )
     assert isinstance(evidence, Evidence)
-    assert (tmp_path / evidence.image.name).read_bytes() == b"\xff\xd8frame\xff\xd9"
+    with current_evidence_storage().open(evidence.image.name, "rb") as handle:
+        assert handle.read() == b"\xff\xd8frame\xff\xd9"
+    # Encrypted at rest (reviews/privacy/storage.py): the file holds no plaintext.
+    assert b"frame" not in (tmp_path / evidence.image.name).read_bytes()
     assert evidence_spool_sync.apply().get() == {"stored": 0, "remaining": 0, "error": ""}
 
 
@@ -67,5 +70,5 @@ def test_verify_with_evidence_names_a_replaced_object_and_ignores_erased_ones(
     leaf = IntegrityLeaf.objects.filter(kind="evidence.stored").order_by("index")[2]
     call_command("verify_integrity")  # rows only: the replaced object goes unnoticed
     with pytest.raises(CommandError, match=rf"First bad record: leaf {leaf.index}: evidence "
-                                           r"\d+ \(frame 3\): the stored object .* replaced"):
+                                           r"\d+ \(frame 3\): the stored object .*replaced"):
         call_command("verify_integrity", "--evidence")

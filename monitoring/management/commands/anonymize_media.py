@@ -83,7 +83,10 @@ class Command(BaseCommand):
 
         totals = Totals()
         started = time.perf_counter()
-        progress = tqdm(total=len(files), unit="file", disable=None, file=sys.stderr)
+        # One tick per frame, so a long video shows progress too.
+        progress = tqdm(total=sum(self._frame_count(path) for path in files), unit="frame",
+                        disable=None, file=sys.stderr)
+        self.progress = progress
         for path in files:
             progress.set_description(path.name)
             try:
@@ -95,7 +98,6 @@ class Command(BaseCommand):
                 totals.frames += frames
                 totals.faces += faces
             totals.files += 1
-            progress.update(1)
         progress.close()
         elapsed = max(time.perf_counter() - started, 1e-9)
         self.stdout.write(
@@ -105,6 +107,14 @@ class Command(BaseCommand):
         )
         if totals.failed:
             raise CommandError(f"{totals.failed} of {totals.files} files failed (see above).")
+
+    def _frame_count(self, path: Path) -> int:
+        if path.suffix.lower() not in VIDEO_CODECS or not path.is_file():
+            return 1
+        capture = cv2.VideoCapture(str(path))
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        capture.release()
+        return max(count, 1)
 
     def _collect(self, paths: list[Path]) -> list[Path]:
         files: list[Path] = []
@@ -139,6 +149,7 @@ class Command(BaseCommand):
         result = FrameAnonymizer(policy, finder=shared_face_finder()).process(image)
         # Keep the container the user gave us (by content, not by name).
         target.write_bytes(encode_image(result.image, sniff_format(data)))
+        self.progress.update(1)
         return 1, len(result.faces)
 
     def _anonymize_video(
@@ -176,6 +187,7 @@ class Command(BaseCommand):
                 # Every frame written went through the anonymizer: no raw frame leaves.
                 writer.write(result.image)
                 frames += 1
+                self.progress.update(1)
                 faces += len(result.faces)
         finally:
             capture.release()

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('exams', '0001_initial'),
-        ('reviews', '0003_integrity_log_append_only'),
+        ('reviews', '0007_integrity_log_append_only'),
     ]
 
     operations = [

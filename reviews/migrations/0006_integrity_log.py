@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0001_initial'),
+        ('reviews', '0005_session_keys_and_lifecycle'),
     ]
 
     operations = [

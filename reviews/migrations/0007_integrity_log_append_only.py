@@ -62,7 +62,7 @@ def remove_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("reviews", "0002_integrity_log"),
+        ("reviews", "0006_integrity_log"),
     ]
 
     operations = [
