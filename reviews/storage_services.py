@@ -34,6 +34,7 @@ from exams.models import ExamSession
 from reviews.errors import SpoolCorrupted
 from reviews.integrity import Kind, integrity_append
 from reviews.models import Evidence, Incident
+from reviews.privacy.errors import SessionShredded
 from reviews.privacy.signals import session_shredding
 from reviews.spool import spool_read, spool_remove, spool_write
 from reviews.storage_models import SpooledEvidence
@@ -232,10 +233,16 @@ def evidence_spool_sync(*, limit: int = 500) -> SyncResult:
         if not acquired:
             return SyncResult(0, SpooledEvidence.objects.count(), "another sync is running")
         for entry in SpooledEvidence.objects.order_by("id")[:limit]:
-            content = spool_read(
-                session_id=entry.session_id, object_name=entry.object_name,
-                file_name=entry.spool_file,
-            )
+            try:
+                content = spool_read(
+                    session_id=entry.session_id, object_name=entry.object_name,
+                    file_name=entry.spool_file,
+                )
+            except SessionShredded:
+                # Shredded after this batch was read: the frame is erased, not pending.
+                SpooledEvidence.objects.filter(pk=entry.pk).delete()
+                spool_remove(entry.spool_file)
+                continue
             if hashlib.sha256(content).hexdigest() != entry.sha256:
                 raise SpoolCorrupted(
                     f"Spooled frame {entry.seq} of session {entry.session_id} does not match "

@@ -247,3 +247,21 @@ def test_shredding_a_session_drops_its_spooled_frames(
         spool_read(
             session_id=session.pk, object_name=entry.object_name, file_name="backup.copy"
         )
+
+
+def test_a_frame_shredded_while_the_sync_runs_is_dropped_not_retried(s3, session, settings):
+    from reviews.privacy import keys
+    from reviews.privacy.models import SessionKey
+
+    s3.pause()
+    _store(session, 1)
+    s3.resume()
+    # The key destroyed, as shredding does, but the spool row not yet gone (a race).
+    SessionKey.objects.filter(session=session).update(
+        wrapped_dek=b"", shredded_at=timezone.now()
+    )
+    keys.cache_evict(session.pk)
+    result = evidence_spool_sync()
+    assert (result.stored, result.remaining) == (0, 0)
+    assert not Evidence.objects.exists()
+    assert _spool_files(settings) == []
