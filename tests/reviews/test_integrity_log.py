@@ -198,3 +198,26 @@ def test_a_rotated_key_keeps_old_rows_and_checkpoints_verifiable(session, settin
     problems = [str(problem) for problem in integrity_verify().problems]
     assert problems[0].startswith("log: checkpoint") and "unknown key" in problems[0]
     assert f"leaf 0: sealed by unknown key '{old_key_id}'" in problems
+
+
+def test_an_approved_break_glass_grant_is_logged_without_its_reason(
+    session, reviewer, institution_admin
+):
+    from reviews.privacy import services as privacy
+
+    session.exam.keep_originals_days = 7
+    session.exam.save(update_fields=["keep_originals_days"])
+    privacy.original_frame_store(
+        session=session, seq=1, captured_at=timezone.now(), data=b"raw-frame"
+    )
+    grant = privacy.break_glass_request(
+        session=session, actor=reviewer, reason="Appeal claims a poster was a second person."
+    )
+    privacy.break_glass_approve(grant=grant, actor=institution_admin)
+    leaf = IntegrityLeaf.objects.get(kind=Kind.BREAK_GLASS_GRANT)
+    entry = json.loads(leaf.body)
+    assert entry["session"] == str(session.pk)
+    assert entry["data"]["grant_id"] == grant.pk
+    assert entry["data"]["requested_by_id"] == reviewer.pk
+    assert entry["data"]["approved_by_id"] == institution_admin.pk
+    assert "poster" not in leaf.body
