@@ -19,4 +19,5 @@ urlpatterns = [
     path("exams/", include("exams.urls")),
     path("admin/", admin.site.urls),
     path("privacy/", include("reviews.privacy.urls")),
+    path("api/v1/integrity/", include("reviews.integrity_urls")),
 ]
