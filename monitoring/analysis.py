@@ -299,8 +299,9 @@ class RulePolicy:
     # A covered lens or lights off reads 0-15 mean grey; a dim room with a face 40 or more.
     camera_blocked_max_luma: float = 20.0
     camera_blocked_max_contrast: float = 6.0
-    # Sensor noise alone gives a live camera more than this on the 40x30 thumbnail.
-    camera_frozen_max_change: float = 0.3
+    # Sensor noise alone gives a live camera more than this on the 40x30 thumbnail; a
+    # frozen or looped feed repeats the same bytes and measures 0.
+    camera_frozen_max_change: float = 0.05
 
 
 @dataclass(frozen=True)

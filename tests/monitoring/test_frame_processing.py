@@ -3,9 +3,6 @@ times, idempotency under redelivery, the reviewers' live view."""
 
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
 from asgiref.sync import async_to_sync
 
@@ -110,18 +107,21 @@ def test_reviewer_live_view_gets_a_snapshot_and_updates(running, reviewer, stude
     assert row["face_count"] == 1 and row["is_connected"] and row["student"] == "alice"
 
 
-def test_outsider_gets_no_live_view(running, outsider):
+def test_live_view_shows_outsiders_nothing_and_students_no_socket(running, outsider, student):
     async def scenario():
         live = await h.communicator(outsider, path="/ws/monitoring/live/")
-        connected, _ = await live.connect()
-        assert connected
+        assert (await live.connect())[0]
+        assert await live.receive_json_from(timeout=5) == {"type": "snapshot", "rows": []}
+        await live.disconnect()
+        live = await h.communicator(student, path="/ws/monitoring/live/")
+        assert (await live.connect())[0]
         assert await live.receive_output(timeout=5) == {"type": "websocket.close",
                                                           "code": 4404}
 
     async_to_sync(scenario)()
 
 
-def test_live_page_is_staff_only(running, reviewer, student, outsider):
+def test_live_page_is_staff_only(running, reviewer, student):
     from django.test import Client
 
     for user, status in ((reviewer, 200), (student, 404)):
@@ -132,4 +132,3 @@ def test_live_page_is_staff_only(running, reviewer, student, outsider):
     client = Client()
     client.force_login(reviewer)
     assert "alice" in client.get("/monitoring/live/", secure=True).content.decode()
-    del outsider, json, time
