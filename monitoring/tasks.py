@@ -90,10 +90,10 @@ async def enqueue(task: Task, **kwargs: Any) -> None:
     await sync_to_async(_publish, thread_sensitive=False)(task, kwargs)
 
 
-async def drain_embedded() -> None:
-    """Wait for the embedded worker thread's queue to empty (tests and shutdown)."""
-    while _running:
-        await asyncio.gather(*list(_running), return_exceptions=True)
+def wait_embedded_idle(timeout_s: float = 60) -> None:
+    """Block until the embedded worker thread has run everything queued so far (tests)."""
+    if _executor is not None:
+        _executor.submit(lambda: None).result(timeout=timeout_s)
 
 
 def _decode(image_b64: str) -> bytes:
