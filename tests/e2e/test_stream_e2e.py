@@ -131,3 +131,53 @@ def test_exam_stream_orders_frames_and_opens_and_closes_a_no_face_incident(
     assert list(Evidence.objects.filter(session=session).values_list("seq", flat=True)) == (
         processed
     )
+
+
+def _wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.5):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval_s)
+
+
+def test_network_loss_and_a_reload_lose_nothing_and_double_nothing(
+    session, student, student_page, daphne_server
+):
+    for step in (exam_services.session_consent, exam_services.session_camera_check,
+                 exam_services.session_start):
+        step(session=session, actor=student)
+    page = student_page
+    url = daphne_server.url(reverse("exams:session", args=[session.pk]))
+    page.goto(url)
+    page.wait_for_selector("#exam-session[data-stream-state='online']", timeout=30_000)
+    _wait_for(lambda: int(page.get_attribute("#exam-session", "data-captured") or 0) >= 5,
+              20, "five frames")
+
+    page.context.set_offline(True)
+    offline_at = time.monotonic()
+    page.wait_for_selector("#exam-session[data-stream-state='offline']", timeout=20_000)
+    assert "Buffering (" in page.inner_text("#connection-status")
+    time.sleep(max(0.0, 30 - (time.monotonic() - offline_at)))
+    queued = int(page.get_attribute("#exam-session", "data-queued"))
+    assert queued >= 20, f"only {queued} messages were buffered during 30 s offline"
+    held_while_offline = Receipt.objects.filter(session=session, stream="frame").count()
+
+    page.context.set_offline(False)
+    page.reload()  # the backlog now lives only in the page's IndexedDB outbox
+    page.wait_for_selector("#exam-session[data-stream-state='online']", timeout=60_000)
+    _wait_for(lambda: page.get_attribute("#exam-session", "data-queued") in ("0", "1"),
+              60, "the outbox to drain")
+    captured = int(page.get_attribute("#exam-session", "data-captured"))
+    page.close()
+
+    frames = Receipt.objects.filter(session=session, stream="frame")
+    _wait_for(lambda: not frames.filter(processed_at__isnull=True).exists(), 30,
+              "the last frames to be processed")
+    seqs = sorted(frames.values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1)), "a sequence number is missing"
+    assert len(seqs) >= captured - 2 and len(seqs) >= held_while_offline + queued - 2
+    assert not frames.filter(failed_at__isnull=False).exists()
+    assert set(frames.values_list("deliveries", flat=True)) == {1}, "a frame was processed twice"
+    evidence = list(Evidence.objects.filter(session=session).values_list("seq", flat=True))
+    assert evidence == seqs
+    assert Incident.objects.filter(session=session, kind="page_reload").count() == 1
