@@ -229,6 +229,17 @@ def browser(playwright_instance):
     browser.close()
 
 
+@pytest.fixture(scope="session")
+def face_clip_browser(playwright_instance, tmp_path_factory):
+    """Chromium whose fake camera loops 10 s of a face and 10 s of nobody (clips.py)."""
+    from tests.e2e.clips import build_y4m
+
+    clip = build_y4m(tmp_path_factory.mktemp("clip") / "clip.y4m")
+    browser = launch_chromium(playwright_instance, [f"--use-file-for-fake-video-capture={clip}"])
+    yield browser
+    browser.close()
+
+
 def login(context, server: Server, user):
     """Log ``user`` in (a real Django session in the test database, its cookie in the
     browser context) and return a new page. The login form is not used: the test process

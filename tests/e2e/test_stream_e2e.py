@@ -16,25 +16,14 @@ from exams import services as exam_services
 from monitoring.analysis import detector
 from monitoring.models import Receipt
 from reviews.models import Evidence, Incident
-from tests.e2e.clips import build_y4m
-from tests.e2e.conftest import launch_chromium, login
+from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
-def camera_browser(playwright_instance, tmp_path_factory):
-    clip = build_y4m(tmp_path_factory.mktemp("clip") / "clip.y4m")
-    browser = launch_chromium(
-        playwright_instance, [f"--use-file-for-fake-video-capture={clip}"]
-    )
-    yield browser
-    browser.close()
-
-
 @pytest.fixture
-def student_page(camera_browser, daphne_server, student):
-    context = camera_browser.new_context()
+def student_page(face_clip_browser, daphne_server, student):
+    context = face_clip_browser.new_context()
     page = login(context, daphne_server, student)
     yield page
     context.close()
@@ -86,12 +75,12 @@ def test_camera_check_shows_the_face_anonymized(session, student, student_page, 
 
 
 def test_exam_stream_orders_frames_and_opens_and_closes_a_no_face_incident(
-    session, student, reviewer, student_page, camera_browser, daphne_server
+    session, student, reviewer, student_page, face_clip_browser, daphne_server
 ):
     exam_services.session_consent(session=session, actor=student)
     exam_services.session_camera_check(session=session, actor=student)
     exam_services.session_start(session=session, actor=student)
-    reviewer_context = camera_browser.new_context()
+    reviewer_context = face_clip_browser.new_context()
     live = login(reviewer_context, daphne_server, reviewer)
     live.goto(daphne_server.url("/monitoring/live/"))
     live.wait_for_selector("#live-status:has-text('Live')")
