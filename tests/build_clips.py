@@ -28,7 +28,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from monitoring.vision.detect import Face, ShortRangeDetector  # noqa: E402
-from monitoring.vision.landmarks import FaceLandmarker  # noqa: E402
+from monitoring.vision.landmarks import FaceLandmarker, shared_landmarker  # noqa: E402
 
 BgrImage = npt.NDArray[np.uint8]
 
@@ -36,7 +36,7 @@ CLIPS_DIR = REPO / "tests" / "data" / "cache" / "clips"
 CLIP_FPS = 10
 FRAME_SIZE = (640, 480)
 # Bump when the clips change, so a stale cache is rebuilt.
-CLIPS_VERSION = 1
+CLIPS_VERSION = 2
 
 
 @functools.cache
@@ -47,9 +47,12 @@ def astronaut_bgr() -> BgrImage:
     return np.ascontiguousarray(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
 
 
-@functools.cache
 def _tools() -> tuple[ShortRangeDetector, FaceLandmarker]:
-    return ShortRangeDetector(), FaceLandmarker()
+    """The process-wide detector and landmarker (the privacy core closes its detector
+    before the interpreter's executors shut down, so no teardown noise)."""
+    from monitoring.vision.pipeline import shared_face_finder
+
+    return shared_face_finder().close_range, shared_landmarker()
 
 
 def face_mesh(image_bgr: BgrImage) -> npt.NDArray[np.float64]:
@@ -67,16 +70,20 @@ def face_mesh(image_bgr: BgrImage) -> npt.NDArray[np.float64]:
 
 def turn_face(image_bgr: BgrImage, *, yaw_deg: float = 0.0, pitch_deg: float = 0.0) -> BgrImage:
     """The picture with its face turned in 3D by ``yaw_deg`` (positive: nose towards the
-    image's right) and ``pitch_deg`` (positive: nose up), rendered by a piecewise-affine
-    warp from the face mesh to the rotated mesh (orthographic projection)."""
-    from skimage.transform import PiecewiseAffineTransform, warp
+    image's right) and ``pitch_deg`` (positive: nose up).
+
+    The face mesh is triangulated, rotated about an axis inside the head, and painted back
+    to front (orthographic projection, back faces culled) over the picture with the
+    original face inpainted away, so the near side of the face hides the far side as it
+    would on camera.
+    """
+    from scipy.spatial import Delaunay
 
     mesh = face_mesh(image_bgr)
     centre = mesh.mean(axis=0)
-    face_width = float(np.ptp(mesh[:, 0]))
-    centre[2] += 0.35 * face_width  # turn about an axis inside the head, not on the skin
+    centre[2] += 0.35 * float(np.ptp(mesh[:, 0]))  # turn about the neck, not the skin
     yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
-    # Camera axes: x right, y down, z away. The nose points to -z; turning it towards +x
+    # Camera axes: x right, y down, z away. The nose points to -z; turn it towards +x
     # and towards -y (up).
     about_y = np.array(
         [[math.cos(yaw), 0, -math.sin(yaw)], [0, 1, 0], [math.sin(yaw), 0, math.cos(yaw)]]
@@ -85,28 +92,36 @@ def turn_face(image_bgr: BgrImage, *, yaw_deg: float = 0.0, pitch_deg: float = 0
         [[1, 0, 0], [0, math.cos(pitch), math.sin(pitch)], [0, -math.sin(pitch), math.cos(pitch)]]
     )
     turned = (mesh - centre) @ (about_x @ about_y).T + centre
-    height, width = image_bgr.shape[:2]
-    margin = 0.6 * face_width
-    x1, y1 = (mesh[:, :2].min(axis=0) - margin).astype(int)
-    x2, y2 = (mesh[:, :2].max(axis=0) + margin).astype(int)
-    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
-    region = image_bgr[y1:y2, x1:x2]
-    # A fixed ring on the region's border keeps the warp seamless with the rest.
-    rw, rh = x2 - x1 - 1, y2 - y1 - 1
-    ring = np.array(
-        [
-            point
-            for s in np.linspace(0.0, 1.0, 9)[:-1]
-            for point in ((s * rw, 0), (rw, s * rh), (rw - s * rw, rh), (0, rh - s * rh))
-        ]
-    )
-    source = np.vstack([mesh[:, :2] - (x1, y1), ring])
-    target = np.vstack([turned[:, :2] - (x1, y1), ring])
-    transform = PiecewiseAffineTransform.from_estimate(target, source)
-    warped = warp(region, transform, output_shape=region.shape, preserve_range=True)
-    out = image_bgr.copy()
-    out[y1:y2, x1:x2] = np.clip(warped, 0, 255).astype(np.uint8)
+    hull = cv2.convexHull(mesh[:, :2].astype(np.int32))
+    hole = np.zeros(image_bgr.shape[:2], np.uint8)
+    cv2.fillConvexPoly(hole, hull, 255)
+    out = cv2.inpaint(image_bgr, hole, 3, cv2.INPAINT_TELEA)
+    triangles = Delaunay(mesh[:, :2]).simplices
+    far_first = np.argsort(-turned[triangles][:, :, 2].mean(axis=1))
+    height, width = out.shape[:2]
+    for triangle in triangles[far_first]:
+        source = mesh[triangle, :2].astype(np.float32)
+        target = turned[triangle, :2].astype(np.float32)
+        if _winding(source) != _winding(target):
+            continue  # turned away from the camera
+        x, y, w, h = cv2.boundingRect(target)
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+            continue
+        offset = np.float32([x, y])
+        matrix = cv2.getAffineTransform(source, (target - offset).astype(np.float32))
+        patch = cv2.warpAffine(
+            image_bgr, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
+        mask = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(mask, np.round(target - offset).astype(np.int32), 255)
+        region = out[y : y + h, x : x + w]
+        region[mask > 0] = patch[mask > 0]
     return out
+
+
+def _winding(triangle: npt.NDArray[np.float32]) -> float:
+    (ax, ay), (bx, by) = triangle[1] - triangle[0], triangle[2] - triangle[0]
+    return float(np.sign(ax * by - ay * bx))
 
 
 def shift_irises(image_bgr: BgrImage, *, dx_px: float, dy_px: float = 0.0) -> BgrImage:
@@ -163,7 +178,7 @@ def _place(face_img: BgrImage, at_x: int, scale: float = 1.0) -> BgrImage:
     """The portrait's head and shoulders on the backdrop, centred horizontally at ``at_x``."""
     frame = _background()
     head = face_img[0:330, 90:390]
-    head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     h, w = head.shape[:2]
     x1 = int(np.clip(at_x - w // 2, 0, FRAME_SIZE[0] - w))
     y1 = FRAME_SIZE[1] - h
@@ -172,20 +187,20 @@ def _place(face_img: BgrImage, at_x: int, scale: float = 1.0) -> BgrImage:
 
 
 def _frames_present() -> BgrImage:
-    return _place(astronaut_bgr(), 320)
+    return _place(astronaut_bgr(), 320, scale=1.3)
 
 
 def _frames_two_faces() -> BgrImage:
     frame = _background()
-    head = cv2.resize(astronaut_bgr()[0:330, 90:390], None, fx=0.8, fy=0.8)
+    head = astronaut_bgr()[0:330, 90:390]  # 300 px wide: two fit side by side
     h, w = head.shape[:2]
-    frame[480 - h :, 20 : 20 + w] = head
-    frame[480 - h :, 620 - w : 620] = head[:, ::-1]
+    frame[480 - h :, 10 : 10 + w] = head
+    frame[480 - h :, 630 - w : 630] = head[:, ::-1]
     return frame
 
 
 def _frames_turned() -> BgrImage:
-    return _place(turn_face(astronaut_bgr(), yaw_deg=55.0), 320)
+    return _place(turn_face(astronaut_bgr(), yaw_deg=55.0), 320, scale=1.3)
 
 
 def _frames_dark() -> BgrImage:
@@ -265,6 +280,74 @@ def clip_labels(name: str) -> list[list[str]]:
     for _, seconds, kinds, _ in CLIPS[name]:
         labels.extend([sorted(kinds)] * seconds)
     return labels
+
+
+# ---------------------------------------------------------------------------------------
+# Audio: no package ships recorded speech, so voices are synthesised the classic way (a
+# source-filter vowel model): a glottal pulse train at a speaking pitch with intonation,
+# through three formant resonators that change vowel every 250 ms, at a syllable-rate
+# loudness.
+
+AUDIO_RATE_HZ = 16_000
+_VOWELS = ((700, 1200, 2600), (300, 2300, 3000), (500, 900, 2500))
+
+
+def synth_voice(
+    pitch_hz: float, seconds: float, *, seed: int = 0, level: float = 0.3
+) -> npt.NDArray[np.int16]:
+    """A voice at ``pitch_hz`` saying vowels, as 16 kHz int16 samples."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    n = int(AUDIO_RATE_HZ * seconds)
+    t = np.arange(n) / AUDIO_RATE_HZ
+    pitch = pitch_hz * (1 + 0.05 * np.sin(2 * np.pi * 0.7 * t))  # intonation
+    pulses = np.diff(np.floor(np.cumsum(pitch / AUDIO_RATE_HZ)), prepend=0.0)
+    source = pulses + 0.02 * rng.standard_normal(n)
+    out = np.zeros(n)
+    segment = AUDIO_RATE_HZ // 4
+    for start in range(0, n, segment):
+        signal = source[start : start + segment]
+        formants = _VOWELS[start // segment % 3]
+        for centre, bandwidth in zip(formants, (80, 100, 120), strict=True):
+            r = np.exp(-np.pi * bandwidth / AUDIO_RATE_HZ)
+            theta = 2 * np.pi * centre / AUDIO_RATE_HZ
+            signal = lfilter([1 - r], [1, -2 * r * np.cos(theta), r * r], signal)
+        out[start : start + segment] = signal
+    out *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)  # syllables
+    peak = float(np.abs(out).max()) or 1.0
+    return (out / peak * level * 32767).astype(np.int16)
+
+
+def synth_conversation(seconds: float) -> npt.NDArray[np.int16]:
+    """Two voices (110 Hz and 230 Hz) taking half-second turns."""
+    turns = [synth_voice(110 if i % 2 else 230, 0.5, seed=i) for i in range(int(seconds * 2))]
+    return np.concatenate(turns)
+
+
+def speech_track() -> tuple[npt.NDArray[np.int16], list[list[str]]]:
+    """A labelled 30 s audio track: silence, a voice, a fan, a conversation, a murmur."""
+    rng = np.random.default_rng(3)
+    second = AUDIO_RATE_HZ
+
+    def silence(s: int) -> npt.NDArray[np.int16]:
+        return (rng.standard_normal(s * second) * 20).astype(np.int16)
+
+    def fan(s: int) -> npt.NDArray[np.int16]:
+        return (rng.standard_normal(s * second) * 400).astype(np.int16)
+
+    parts: list[tuple[npt.NDArray[np.int16], list[str]]] = [
+        (silence(4), []),
+        (synth_voice(120, 8, seed=1), ["speech"]),
+        (fan(5), []),
+        (synth_conversation(6), ["speech"]),
+        (silence(3), []),
+        (synth_voice(200, 1, seed=2), []),  # one word, shorter than speech_min_s
+        (silence(3), []),
+    ]
+    samples = np.concatenate([p for p, _ in parts])
+    labels = [kinds for part, kinds in parts for _ in range(len(part) // second)]
+    return samples, labels
 
 
 def build(out_dir: Path = CLIPS_DIR) -> list[Path]:

@@ -14,6 +14,7 @@ per eye on one core.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,3 +142,9 @@ class GazeEstimator:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@functools.cache
+def shared_gaze_estimator() -> GazeEstimator:
+    """The process-wide ``GazeEstimator``: the model loads once per worker, not per frame."""
+    return GazeEstimator()

@@ -1,15 +1,13 @@
 """Voice activity, speech incidents and the audio masker, on synthesised voices.
 
-No package ships recorded speech, so the tests synthesise it the classic way (a source-
-filter vowel model): a glottal pulse train at a speaking pitch with intonation, through
-three formant resonators that change vowel every 250 ms, at a syllable-rate loudness.
+No package ships recorded speech; ``tests.build_clips.synth_voice`` makes vowels with a
+source-filter model (pulse train through formant resonators).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import lfilter
 
 from monitoring.vision.audio import (
     SAMPLE_RATE_HZ,
@@ -19,33 +17,15 @@ from monitoring.vision.audio import (
     mask_speech,
 )
 from monitoring.vision.rules import RuleEngine, RulePolicy
-
-VOWELS = ((700, 1200, 2600), (300, 2300, 3000), (500, 900, 2500))
+from tests.build_clips import synth_conversation, synth_voice
 
 
 def voice(pitch_hz: float, seconds: float, *, seed: int = 0, level: float = 0.3) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    n = int(SAMPLE_RATE_HZ * seconds)
-    t = np.arange(n) / SAMPLE_RATE_HZ
-    pitch = pitch_hz * (1 + 0.05 * np.sin(2 * np.pi * 0.7 * t))  # intonation
-    pulses = np.diff(np.floor(np.cumsum(pitch / SAMPLE_RATE_HZ)), prepend=0.0)
-    source = pulses + 0.02 * rng.standard_normal(n)
-    out = np.zeros(n)
-    segment = SAMPLE_RATE_HZ // 4
-    for start in range(0, n, segment):
-        signal = source[start : start + segment]
-        for centre, bandwidth in zip(VOWELS[start // segment % 3], (80, 100, 120), strict=True):
-            r = np.exp(-np.pi * bandwidth / SAMPLE_RATE_HZ)
-            theta = 2 * np.pi * centre / SAMPLE_RATE_HZ
-            signal = lfilter([1 - r], [1, -2 * r * np.cos(theta), r * r], signal)
-        out[start : start + segment] = signal
-    out *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)  # syllables
-    return (out / np.abs(out).max() * level * 32767).astype(np.int16)
+    return synth_voice(pitch_hz, seconds, seed=seed, level=level)
 
 
 def conversation(seconds: float) -> np.ndarray:
-    turns = [voice(110 if i % 2 else 230, 0.5, seed=i) for i in range(int(seconds * 2))]
-    return np.concatenate(turns)
+    return synth_conversation(seconds)
 
 
 @pytest.fixture
