@@ -304,10 +304,15 @@ def anonymization_policy(exam: Exam) -> analysis.AnonymizationPolicy:
 
 
 def rule_policy(exam: Exam, enabled: frozenset[str]) -> analysis.RulePolicy:
+    """The exam's thresholds; ``enabled`` already lacks the student's waived checks."""
     return analysis.RulePolicy(
-        enabled_checks=enabled,
+        enabled_checks=enabled & analysis.CHECKS,
         no_face_min_s=exam.no_face_min_s,
         multiple_faces_min_s=exam.multiple_faces_min_s,
+        looking_away_yaw_deg=exam.looking_away_yaw_deg,
+        looking_away_pitch_deg=exam.looking_away_pitch_deg,
+        looking_away_gaze=exam.looking_away_gaze,
+        looking_away_min_s=exam.looking_away_min_s,
         camera_blocked_min_s=exam.camera_blocked_min_s,
         camera_frozen_min_s=exam.camera_frozen_min_s,
         speech_min_s=exam.speech_min_s,
@@ -330,26 +335,36 @@ class FrameOutcome:
 def _apply_incident_event(
     *, session: ExamSession, live: LiveState, event: analysis.IncidentEvent, t0_ms: float,
 ) -> Incident | None:
-    """Persist one rules event: open creates the incident, close ends it (conditionally)."""
+    """Persist one rules event: open creates the incident, extend updates its severity and
+    score, close ends it. Runs under the LiveState lock, in the frame's transaction."""
     state = live.rules_state
     mapping: dict[str, int] = state.setdefault("incidents", {})
     offset = state.get("clock_offset_ms", 0.0)
-    key = str(event.rule_id)
+    key = str(event.incident_id)
+    payload = json.dumps(
+        {"source": "rules", "evidence_seqs": list(event.evidence_frame_ids)}
+    ).encode()
+    score = min(max(event.score, 0.0), 1.0)
     if event.action == "open":
         incident = Incident.objects.create(
             session=session, kind=event.kind, severity=event.severity,
-            started_at=_to_datetime(t0_ms + event.started_at_s * 1000, offset),
-            score=min(max(event.score, 0.0), 1.0),
-            payload=json.dumps({"source": "rules", "evidence_seq": event.evidence_seq}).encode(),
+            started_at=_to_datetime(t0_ms + event.started_at * 1000, offset),
+            score=score, payload=payload,
         )
         mapping[key] = incident.pk
         return incident
-    pk = mapping.pop(key, None)
+    pk = mapping.get(key)
     if pk is None:
         return None
-    ended = _to_datetime(t0_ms + (event.ended_at_s or event.started_at_s) * 1000, offset)
+    if event.action == "extend":
+        Incident.objects.filter(pk=pk).update(
+            severity=event.severity, score=score, payload=payload
+        )
+        return Incident.objects.get(pk=pk)
+    mapping.pop(key)
+    ended = _to_datetime(t0_ms + (event.ended_at or event.started_at) * 1000, offset)
     Incident.objects.filter(pk=pk, ended_at__isnull=True, started_at__lte=ended).update(
-        ended_at=ended, score=min(max(event.score, 0.0), 1.0)
+        ended_at=ended, score=score, payload=payload
     )
     return Incident.objects.get(pk=pk)
 
@@ -377,16 +392,14 @@ def frame_process(
         state = live.rules_state
         t0_ms = state.setdefault("t0_ms", captured_ms)
         t_s = (captured_ms - t0_ms) / 1000
-        recent = tuple((t, tuple(box)) for t, box in state.get("recent", []))
         decoded = analysis.decode_frame(image)
         frame = analysis.anonymize(
-            decoded, policy=anonymization_policy(exam), t_s=t_s, recent_boxes=recent
+            decoded, policy=anonymization_policy(exam), recent=state.get("recent", [])
         )
-        state["recent"] = [[t, list(box)] for t, box in frame.recent_boxes]
+        state["recent"] = frame.recent
         captured_at = _to_datetime(captured_ms, state.get("clock_offset_ms", 0.0))
-        thumb = analysis.encode_jpeg(
-            analysis.decode_frame(frame.jpeg), quality=EVIDENCE_JPEG_QUALITY,
-            longest_side_px=EVIDENCE_LONGEST_SIDE_PX,
+        thumb = frame.jpeg(
+            quality=EVIDENCE_JPEG_QUALITY, longest_side_px=EVIDENCE_LONGEST_SIDE_PX
         )
         evidence = Evidence(
             session=session, seq=seq, captured_at=captured_at, content_type="image/jpeg",
@@ -395,15 +408,17 @@ def frame_process(
         evidence.image.save(f"{session_id}-{seq:07d}.jpg", ContentFile(thumb), save=False)
         evidence.save()
         enabled = _enabled_checks(exam, session.student_id)
+        # The rules read the original pixels (pose, gaze, brightness) in memory only.
         events = analysis.rules_observe_frame(
-            state, rule_policy(exam, enabled), t_s=t_s, seq=seq, frame=frame
+            state, rule_policy(exam, enabled), t_s=t_s, seq=seq, image=decoded,
+            faces=frame.faces,
         )
         for event in events:
             incident = _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)
             if incident is not None and event.action == "open":
                 Evidence.objects.filter(
-                    session=session, seq__gte=event.evidence_seq, seq__lte=seq,
-                    incident__isnull=True,
+                    session=session, seq__gte=min(event.evidence_frame_ids, default=seq),
+                    seq__lte=seq, incident__isnull=True,
                 ).update(incident=incident)
         open_ids = list(state.get("incidents", {}).values())
         if open_ids:
@@ -482,7 +497,7 @@ def preview_anonymize(*, session_id: UUID | str, image: bytes) -> bytes:
     """The camera check: the anonymized frame exactly as reviewers would see it. Not stored."""
     session = ExamSession.objects.select_related("exam").get(pk=session_id)
     decoded = analysis.decode_frame(image)
-    return analysis.anonymize(decoded, policy=anonymization_policy(session.exam), t_s=0).jpeg
+    return analysis.anonymize(decoded, policy=anonymization_policy(session.exam)).jpeg()
 
 
 def live_state_connection(
@@ -513,7 +528,8 @@ def live_state_finish(*, session_id: UUID | str) -> int:
         if live is None:
             return 0
         session = ExamSession.objects.select_related("exam__course").get(pk=session_id)
-        events = analysis.rules_finish(live.rules_state)
+        enabled = _enabled_checks(session.exam, session.student_id)
+        events = analysis.rules_finish(live.rules_state, rule_policy(session.exam, enabled))
         for event in events:
             _apply_incident_event(
                 session=session, live=live, event=event,
