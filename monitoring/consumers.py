@@ -305,10 +305,15 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
             )
 
     async def _accept(self, stream: str, seq: int, captured_ms: float, task, **payload) -> None:
-        receipt = await database_sync_to_async(selectors.receipt_status)(
-            session_id=self.session_id, stream=stream, seq=seq
+        kwargs = {"session_id": self.session_id, "seq": seq, "captured_ms": captured_ms,
+                  **payload}
+        outcome = await database_sync_to_async(services.receipt_claim_new)(
+            session_id=self.session_id, stream=stream, seq=seq,
+            captured_at=datetime.fromtimestamp((captured_ms + self.clock_offset_ms) / 1000,
+                                               tz=UTC),
+            reenqueue_after_s=REENQUEUE_AFTER_S,
         )
-        if receipt is not None and (receipt.processed_at or receipt.failed_at):
+        if outcome == "duplicate":
             # A replay of something already done: acknowledged, not processed again.
             await self.send(text_data=json.dumps(
                 {"type": "ack", "stream": stream, "seq": seq, "duplicate": True}
@@ -319,21 +324,15 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
                                   f"{stream} {seq} was already received; not processed again.",
                                   {"seq": seq})
             return
-        is_stale = receipt is not None and (
-            (timezone.now() - receipt.received_at).total_seconds() > REENQUEUE_AFTER_S
-        )
-        if receipt is None or is_stale:
-            await tasks.enqueue(
-                task, session_id=self.session_id, seq=seq, captured_ms=captured_ms, **payload
-            )
-        if (receipt is None or is_stale) and not settings.CELERY_TASK_ALWAYS_EAGER:
-            # (The embedded worker records the receipt itself; one writer fewer on SQLite.)
-            await database_sync_to_async(services.receipt_record_accepted)(
-                session_id=self.session_id, stream=stream, seq=seq,
-                captured_at=datetime.fromtimestamp(
-                    (captured_ms + self.clock_offset_ms) / 1000, tz=UTC
-                ),
-            )
+        if outcome in ("new", "stale"):
+            try:
+                await tasks.enqueue(task, **kwargs)
+            except Exception:
+                # The broker did not take it: no "accepted", and a resend starts afresh.
+                await database_sync_to_async(services.receipt_release)(
+                    session_id=self.session_id, stream=stream, seq=seq
+                )
+                raise
         await self.send(text_data=json.dumps({"type": "accepted", "stream": stream, "seq": seq}))
 
     async def _contiguous(self) -> dict[str, int]:

@@ -25,7 +25,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from exams.models import Check, Enrollment, Exam, ExamSession
@@ -159,22 +159,58 @@ def ticket_redeem(*, token: str, user: User, session_id: UUID | str) -> tuple[Ex
 
 # --- Receipts ----------------------------------------------------------------------------
 
-def receipt_record_accepted(
-    *, session_id: UUID | str, stream: str, seq: int, captured_at: datetime | None
-) -> None:
-    """Note that message ``seq`` was handed to the broker (insert, or refresh its time)."""
+def receipt_claim_new(
+    *, session_id: UUID | str, stream: str, seq: int, captured_at: datetime | None,
+    reenqueue_after_s: float,
+) -> str:
+    """Decide what to do with message ``seq``, in one round trip for a new message.
+
+    Returns ``"new"`` (receipt inserted now: hand the message to the broker, and call
+    ``receipt_release`` if that fails), ``"duplicate"`` (already done: ack, do not process),
+    ``"pending"`` (handed over less than ``reenqueue_after_s`` ago: wait for its ack) or
+    ``"stale"`` (handed over long ago and still not done: the broker may have lost it,
+    e.g. in a Redis restart, so hand it over again; the task's claim makes a second copy
+    harmless). A crash between the insert and the hand-over leaves a receipt that turns
+    stale and is handed over again when the page resends, so nothing is lost.
+    """
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            Receipt.objects.create(
-                session_id=session_id, stream=stream, seq=seq, captured_at=captured_at,
-                received_at=now,
-            )
-    except IntegrityError:
-        Receipt.objects.filter(
-            session_id=session_id, stream=stream, seq=seq, processed_at__isnull=True,
-            failed_at__isnull=True,
-        ).update(received_at=now)
+    field = Receipt._meta.get_field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Receipt._meta.db_table} "  # noqa: S608 (names from the model)
+            "(session_id, stream, seq, captured_at, received_at, deliveries, failure) "
+            "VALUES (%s, %s, %s, %s, %s, 0, '') "
+            "ON CONFLICT (session_id, stream, seq) DO NOTHING RETURNING id",
+            [
+                field("session").get_db_prep_value(UUID(str(session_id)), connection),
+                stream, seq,
+                field("captured_at").get_db_prep_value(captured_at, connection),
+                field("received_at").get_db_prep_value(now, connection),
+            ],
+        )
+        if cursor.fetchone() is not None:
+            return "new"
+    receipt = (
+        Receipt.objects.filter(session_id=session_id, stream=stream, seq=seq)
+        .only("processed_at", "failed_at", "received_at")
+        .first()
+    )
+    if receipt is None:  # deleted by receipt_release in between: try again later
+        return "pending"
+    if receipt.processed_at or receipt.failed_at:
+        return "duplicate"
+    if (now - receipt.received_at).total_seconds() <= reenqueue_after_s:
+        return "pending"
+    Receipt.objects.filter(pk=receipt.pk).update(received_at=now)
+    return "stale"
+
+
+def receipt_release(*, session_id: UUID | str, stream: str, seq: int) -> None:
+    """Forget a receipt whose hand-over to the broker failed, so a resend is taken as new."""
+    Receipt.objects.filter(
+        session_id=session_id, stream=stream, seq=seq, processed_at__isnull=True,
+        failed_at__isnull=True, deliveries=0,
+    ).delete()
 
 
 def receipt_reject(

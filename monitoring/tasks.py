@@ -61,7 +61,8 @@ def _run_embedded(task: Task, kwargs: dict[str, Any]) -> None:
 _running: set[asyncio.Future] = set()
 
 
-def _publish(task: Task, kwargs: dict[str, Any]) -> None:
+def publish(task: Task, kwargs: dict[str, Any]) -> None:
+    """Hand a task to the broker; returns once the broker has it, raises if it cannot."""
     task.apply_async(
         kwargs=kwargs,
         retry=True,
@@ -87,7 +88,7 @@ async def enqueue(task: Task, **kwargs: Any) -> None:
         _running.add(future)
         future.add_done_callback(_running.discard)
         return
-    await sync_to_async(_publish, thread_sensitive=False)(task, kwargs)
+    await sync_to_async(publish, thread_sensitive=False)(task, kwargs)
 
 
 def wait_embedded_idle(timeout_s: float = 60) -> None:

@@ -105,7 +105,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60},
+            # redis-py 8 reads with a 5 s socket timeout by default, the same as
+            # channels-redis's 5 s BZPOPMIN: on a busy event loop the client gave up first
+            # and the consumer crashed ("Timeout reading from …"; benchmarks/stream_ingest).
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": 1500,
+                "expiry": 60,
+            },
         }
     }
 else:
