@@ -20,6 +20,7 @@ from exams.models import (
     Institution,
     InstitutionMembership,
 )
+from reviews.privacy.admin_actions import export_student_data
 
 # Filter choices drawn from the scoped rows only, so no foreign course or exam name leaks.
 RelatedOnly = admin.RelatedOnlyFieldListFilter
@@ -121,7 +122,7 @@ class ExamAdmin(CourseScopedAdmin):
             "looking_away_yaw_deg", "looking_away_pitch_deg", "looking_away_gaze",
             "looking_away_min_s", "camera_blocked_min_s", "camera_frozen_min_s",
             "speech_min_s"]}),
-        ("Data protection", {"fields": ["retention_days"]}),
+        ("Data protection", {"fields": ["retention_days", "keep_originals_days"]}),
     ]
 
 
@@ -131,6 +132,7 @@ class EnrollmentAdmin(CourseScopedAdmin):
     list_filter = [("course", RelatedOnly)]
     search_fields = ["student__username", "student__email", "external_id"]
     autocomplete_fields = ["student"]
+    actions = [export_student_data]
 
 
 @admin.register(ExamSession)

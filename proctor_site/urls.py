@@ -19,4 +19,5 @@ urlpatterns = [
     path("exams/", include("exams.urls")),
     path("admin/", admin.site.urls),
     path("monitoring/", include("monitoring.urls")),
+    path("privacy/", include("reviews.privacy.urls")),
 ]

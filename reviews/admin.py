@@ -12,6 +12,10 @@ from django.contrib import admin
 from exams.admin import CourseScopedAdmin, RelatedOnly
 from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
 
+# Importing reviews/privacy/admin.py also registers the admins of the data keys and the
+# lifecycle records: the admin autodiscovers only <app>.admin.
+from reviews.privacy.admin import EncryptedFieldsAdminMixin
+
 
 class ReadOnlyHistoryAdmin(CourseScopedAdmin):
     course_path = "session__exam__course"
@@ -30,16 +34,12 @@ class ReadOnlyHistoryAdmin(CourseScopedAdmin):
 
 
 @admin.register(Incident)
-class IncidentAdmin(ReadOnlyHistoryAdmin):
+class IncidentAdmin(EncryptedFieldsAdminMixin, ReadOnlyHistoryAdmin):
     list_display = ["kind", "severity", "status", "started_at", "ended_at", "score", "session"]
     list_filter = ["status", "kind", "severity", ("session__exam__course", RelatedOnly)]
     search_fields = ["session__student__username", "session__exam__title"]
     date_hierarchy = "started_at"
     list_select_related = ["session__student", "session__exam"]
-    exclude = ["payload"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name != "payload"]
 
 
 @admin.register(Evidence)
@@ -51,7 +51,7 @@ class EvidenceAdmin(ReadOnlyHistoryAdmin):
 
 
 @admin.register(ReviewDecision)
-class ReviewDecisionAdmin(ReadOnlyHistoryAdmin):
+class ReviewDecisionAdmin(EncryptedFieldsAdminMixin, ReadOnlyHistoryAdmin):
     list_display = ["decision", "reviewer", "incident", "session", "created_at"]
     list_filter = ["decision", ("session__exam__course", RelatedOnly)]
     date_hierarchy = "created_at"

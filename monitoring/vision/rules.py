@@ -123,6 +123,10 @@ class RulePolicy:
     # Gaps shorter than this do not end an incident: detectors blink for a frame or two,
     # and at the default 2 analysed frames per second two seconds is four frames.
     close_after_s: float = 2.0
+    # Observations further apart than this do not continue a run or an incident: nothing
+    # was seen in between (a dropped connection, a paused upload), and the gap itself is
+    # the session's business, not evidence of the condition.
+    max_gap_s: float = 10.0
     # An incident that lasts this long is raised one severity level.
     escalate_after_s: float = 30.0
     # Faces below this detector score do not count for no_face / multiple_faces. The
@@ -153,6 +157,7 @@ class RulePolicy:
             "camera_frozen_min_s",
             "speech_min_s",
             "close_after_s",
+            "max_gap_s",
             "escalate_after_s",
             "looking_away_yaw_deg",
             "looking_away_pitch_deg",
@@ -237,7 +242,9 @@ class FrameObservation:
     primary (largest) face, ``None`` when not measured. ``person_count``, when given, is
     how many of ``faces`` the analysis confirmed as people (``BehaviourAnalyzer`` checks
     every face beyond the first with the face mesh); ``None`` counts the faces scoring at
-    least ``RulePolicy.face_min_score``.
+    least ``RulePolicy.face_min_score``. ``is_pose_unreadable``: the primary face was big
+    enough and lit but yielded no pose (a head turned into profile); it counts as looking
+    away.
     """
 
     t_s: float
@@ -247,6 +254,7 @@ class FrameObservation:
     pose: HeadPose | None = None
     gaze: Gaze | None = None
     person_count: int | None = None
+    is_pose_unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +433,8 @@ class RuleEngine:
     def _is_looking_away(self, observation: FrameObservation) -> bool | None:
         policy = self.policy
         pose, gaze = observation.pose, observation.gaze
+        if observation.is_pose_unreadable:
+            return True
         if pose is None and gaze is None:
             return None
         if pose is not None and (
@@ -439,10 +449,26 @@ class RuleEngine:
     def _update(
         self, kind: str, holds: bool | None, t: float, frame_id: int
     ) -> list[IncidentEvent]:
-        if kind not in self.policy.enabled_checks or holds is None:
-            return []
         track = self._tracks[kind]
         events: list[IncidentEvent] = []
+        if kind not in self.policy.enabled_checks:
+            # Switched off mid-session (an accommodation granted): end what it had open.
+            if track.incident_id is not None:
+                events.append(self._close(track))
+            track.run_started_at = None
+            return events
+        if holds is None:
+            return events
+        if (
+            holds
+            and track.run_started_at is not None
+            and t - track.last_true_at > self.policy.max_gap_s
+        ):
+            # Nothing was observed in between (a dropped connection): the run ends at its
+            # last sighting and a new one starts here.
+            if track.incident_id is not None:
+                events.append(self._close(track))
+            track.run_started_at = None
         if holds:
             if track.run_started_at is None:
                 track.run_started_at = t

@@ -260,3 +260,25 @@ def test_snapshot_of_another_version_is_refused():
     snapshot = RuleEngine(RulePolicy()).snapshot() | {"version": 99}
     with pytest.raises(RuleError, match="snapshot version 99 is not 1"):
         RuleEngine.restore(RulePolicy(), snapshot)
+
+
+def test_gap_without_frames_ends_the_incident_at_its_last_sighting():
+    engine = RuleEngine(RulePolicy(no_face_min_s=2.0, max_gap_s=10.0))
+    events = drive(engine, 5, faces=())
+    # The connection drops for a minute; the seat is still empty when it comes back.
+    events += drive(engine, 5, start_s=65, faces=(), first_id=100)
+    assert [(e.action, e.incident_id, e.started_at, e.ended_at) for e in events] == [
+        ("open", 1, 0.0, None),
+        ("close", 1, 0.0, 4.5),
+        ("open", 2, 65.0, None),
+    ]
+
+
+def test_rule_switched_off_mid_session_closes_its_open_incident():
+    policy = RulePolicy(no_face_min_s=1.0)
+    engine = RuleEngine(policy)
+    drive(engine, 4, faces=())
+    resumed = RuleEngine.restore(policy.with_accommodations({"no_face"}), engine.snapshot())
+    events = drive(resumed, 1, start_s=4, faces=())
+    assert [(e.action, e.kind, e.ended_at) for e in events] == [("close", "no_face", 3.5)]
+    assert resumed.open_kinds == frozenset()
