@@ -392,17 +392,19 @@ def _apply_incident_event(
     pk = mapping.get(key)
     if pk is None:
         return None
-    if event.action == "extend":
-        Incident.objects.filter(pk=pk).update(
-            severity=event.severity, score=score, payload=payload
-        )
-        return Incident.objects.get(pk=pk)
-    mapping.pop(key)
-    ended = _to_datetime(t0_ms + (event.ended_at or event.started_at) * 1000, offset)
-    Incident.objects.filter(pk=pk, ended_at__isnull=True, started_at__lte=ended).update(
-        ended_at=ended, score=score, payload=payload
-    )
-    return Incident.objects.get(pk=pk)
+    # The payload is encrypted (reviews/privacy): it is assigned and saved, never set with
+    # QuerySet.update(). The LiveState row lock already serialises writers.
+    incident = Incident.objects.get(pk=pk)
+    incident.severity, incident.score, incident.payload = event.severity, score, payload
+    fields = ["severity", "score", "payload"]
+    if event.action == "close":
+        mapping.pop(key)
+        ended = _to_datetime(t0_ms + (event.ended_at or event.started_at) * 1000, offset)
+        if incident.ended_at is None:
+            incident.ended_at = max(ended, incident.started_at)
+            fields.append("ended_at")
+    incident.save(update_fields=fields)
+    return incident
 
 
 def frame_process(
