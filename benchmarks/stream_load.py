@@ -110,12 +110,12 @@ class Student:
 async def watch(port, cookie, students, latencies, stop):
     by_session = {str(s.session.pk): s for s in students}
     live = await WebSocket.connect(port, "/ws/monitoring/live/", cookie)
+    # Read without timeouts: cancelling a read half-way through a frame would desync it.
     while not stop.is_set():
-        try:
-            message = await asyncio.wait_for(live.recv_json(), 1)
-        except TimeoutError:
-            continue
-        if not message or message["type"] != "update":
+        message = await live.recv_json()
+        if message is None:
+            return
+        if message["type"] != "update":
             continue
         row = message["row"]
         student = by_session.get(row["session"])
@@ -139,7 +139,7 @@ async def run(stack, students, reviewer_cookie):
     stop_at = time.monotonic() + DURATION_S
     await asyncio.gather(*(s.run(stack.port, stop_at) for s in students))
     stop.set()
-    await watcher
+    watcher.cancel()
     return latencies
 
 
