@@ -62,7 +62,9 @@ class Stack:
                               "--appendonly", "no"])
         time.sleep(0.5)
         self.port = free_port()
-        self.daphne = self._spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1",
+        # BENCH_DAPHNE_PREFIX: e.g. a profiling wrapper script instead of "-m daphne".
+        prefix = os.environ.get("BENCH_DAPHNE_PREFIX", "-m daphne").split()
+        self.daphne = self._spawn("daphne", [sys.executable, *prefix, "-b", "127.0.0.1",
                                              "-p", str(self.port),
                                              "proctor_site.asgi:application"])
         deadline = time.monotonic() + 60

@@ -307,12 +307,22 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
     async def _accept(self, stream: str, seq: int, captured_ms: float, task, **payload) -> None:
         kwargs = {"session_id": self.session_id, "seq": seq, "captured_ms": captured_ms,
                   **payload}
-        outcome = await database_sync_to_async(services.receipt_claim_new)(
-            session_id=self.session_id, stream=stream, seq=seq,
-            captured_at=datetime.fromtimestamp((captured_ms + self.clock_offset_ms) / 1000,
-                                               tz=UTC),
-            reenqueue_after_s=REENQUEUE_AFTER_S,
-        )
+        claim = {
+            "session_id": self.session_id, "stream": stream, "seq": seq,
+            "captured_at": datetime.fromtimestamp(
+                (captured_ms + self.clock_offset_ms) / 1000, tz=UTC
+            ),
+            "reenqueue_after_s": REENQUEUE_AFTER_S,
+        }
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            outcome = await database_sync_to_async(services.receipt_claim_new)(**claim)
+            if outcome in ("new", "stale"):
+                await tasks.enqueue(task, **kwargs)
+        else:
+            # Claim and publish in one call on a pool thread (not the one shared database
+            # thread): many sockets' frames are accepted in parallel.
+            outcome = await database_sync_to_async(tasks.claim_and_publish,
+                                                   thread_sensitive=False)(task, kwargs, claim)
         if outcome == "duplicate":
             # A replay of something already done: acknowledged, not processed again.
             await self.send(text_data=json.dumps(
@@ -324,15 +334,6 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
                                   f"{stream} {seq} was already received; not processed again.",
                                   {"seq": seq})
             return
-        if outcome in ("new", "stale"):
-            try:
-                await tasks.enqueue(task, **kwargs)
-            except Exception:
-                # The broker did not take it: no "accepted", and a resend starts afresh.
-                await database_sync_to_async(services.receipt_release)(
-                    session_id=self.session_id, stream=stream, seq=seq
-                )
-                raise
         await self.send(text_data=json.dumps({"type": "accepted", "stream": stream, "seq": seq}))
 
     async def _contiguous(self) -> dict[str, int]:

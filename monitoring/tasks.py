@@ -70,6 +70,23 @@ def publish(task: Task, kwargs: dict[str, Any]) -> None:
     )
 
 
+def claim_and_publish(task: Task, kwargs: dict[str, Any], claim: dict[str, Any]) -> str:
+    """The consumer's acceptance of one message with a broker: claim its receipt
+    (``services.receipt_claim_new``) and, when it is new or stale, publish it. If the
+    broker does not take it, the receipt is released and the error propagates (the socket
+    closes, the page reconnects and resends). Returns the claim's outcome."""
+    outcome = services.receipt_claim_new(**claim)
+    if outcome in ("new", "stale"):
+        try:
+            publish(task, kwargs)
+        except Exception:
+            services.receipt_release(
+                session_id=claim["session_id"], stream=claim["stream"], seq=claim["seq"]
+            )
+            raise
+    return outcome
+
+
 async def enqueue(task: Task, **kwargs: Any) -> None:
     """From a consumer: hand a task to the broker (returns once the broker has it) or, in
     the embedded default, to the in-process worker thread (returns at once).
