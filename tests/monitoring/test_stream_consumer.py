@@ -7,6 +7,7 @@ survives it, and an AuditEvent records it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import timedelta
@@ -387,3 +388,31 @@ def test_undecodable_frame_in_the_queue_is_quarantined_not_stored(running):
     }).get()
     assert result["processed"] is False and "quarantined" in result
     assert not Evidence.objects.exists()
+
+
+def test_session_end_closes_the_socket_4409_and_the_open_incidents(
+    running, student, monkeypatch
+):
+    from asgiref.sync import sync_to_async
+
+    from exams import services as exam_services
+    from monitoring import consumers
+
+    monkeypatch.setattr(consumers, "STATE_CHECK_EVERY_S", 0.2)
+    ticket = h.issue_ticket(student, running)["ticket"]
+
+    async def scenario():
+        comm, _ = await h.open_stream(student, running, ticket)
+        now = time.time() * 1000
+        await comm.send_json_to({"type": "event", "seq": 1, "kind": "tab_hidden", "t": now})
+        await h.receive_until(comm, lambda m: m["type"] == "ack")
+        await sync_to_async(exam_services.session_submit)(session=running, actor=student)
+        closing = await h.receive_until(comm, lambda m: m["type"] == "closing")
+        assert closing[-1]["code"] == protocol.CLOSE_SESSION_ENDED
+        assert "submitted" in closing[-1]["message"]
+        await asyncio.sleep(0.5)  # let the loop hand finish_session to the worker thread
+
+    async_to_sync(scenario)()
+    tasks.wait_embedded_idle()
+    hidden = Incident.objects.get(session=running, kind="tab_hidden")
+    assert hidden.ended_at is not None
