@@ -182,14 +182,15 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
 
     async def _receive_frame(self, message: bytes) -> None:
         stream = Receipt.Stream.FRAME
-        seq: int | None = None
+        seq: int | None = _peek_seq(message)
+        # The rate limit comes first: a flood of bad messages must not cost more than a
+        # flood of good ones (nor write an audit row each).
+        if not self.bucket.take():
+            await self._rate_limited(stream, seq)
+            return
         try:
             if len(message) > settings.PROCTOR_MAX_FRAME_BYTES + protocol.HEADER_BYTES:
-                # Read just the header for the seq, so the page can drop that frame.
-                try:
-                    seq = protocol.parse_frame(message[: protocol.HEADER_BYTES + 1])[0].seq
-                except FrameMalformed:
-                    seq = None
+                # The seq (peeked above) lets the page drop that frame for good.
                 raise FrameTooLarge(
                     f"The frame has {len(message)} bytes; the limit is "
                     f"{settings.PROCTOR_MAX_FRAME_BYTES} bytes. Encode at JPEG quality 0.7 and "
@@ -203,9 +204,6 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
                     f"The frame names session {header.session_id}, but this socket streams "
                     f"session {self.session_id}."
                 )
-            if not self.bucket.take():
-                await self._rate_limited(stream, header.seq)
-                return
             self._check_sequence(stream, header.seq, header.captured_ms)
             try:
                 check_frame_header(image)
@@ -245,6 +243,10 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
             await self._error(stream, None, "malformed", str(exc), audit="stream.event.refused")
             return
         kind = message.get("type")
+        if kind in ("event", "sync") and not self.bucket.take():
+            seq = message.get("seq") if isinstance(message.get("seq"), int) else None
+            await self._rate_limited(stream, seq)
+            return
         if kind == "sync":
             await self.send(text_data=json.dumps({"type": "sync", **await self._contiguous()}))
             return
@@ -271,9 +273,6 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
             return
         if name not in services.EVENT_KINDS:
             await self._reject(stream, seq, FrameMalformed(f"Unknown browser event {name!r}."))
-            return
-        if not self.bucket.take():
-            await self._rate_limited(stream, seq)
             return
         try:
             self._check_sequence(stream, seq, float(captured_ms))
@@ -328,8 +327,7 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps(
                 {"type": "ack", "stream": stream, "seq": seq, "duplicate": True}
             ))
-            if "duplicate" not in self.audited:
-                self.audited.add("duplicate")
+            if self._first("duplicate"):
                 await self._audit(f"stream.{stream}.duplicate",
                                   f"{stream} {seq} was already received; not processed again.",
                                   {"seq": seq})
@@ -347,6 +345,14 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
 
     # --- Refusals ----------------------------------------------------------------------
 
+    def _first(self, key: str) -> bool:
+        """True the first time ``key`` is seen on this socket: each kind of refusal is
+        audited once per socket, so a misbehaving page cannot flood the audit trail."""
+        if key in self.audited:
+            return False
+        self.audited.add(key)
+        return True
+
     async def _audit(self, action: str, reason: str, detail: dict[str, Any] | None = None,
                      session_id: str | None = None) -> None:
         await database_sync_to_async(services.stream_refusal_record)(
@@ -363,12 +369,13 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
 
     async def _reject(self, stream: str, seq: int | None, exc: FrameRejected) -> None:
         """A message refused for good: the page drops it (when it has a seq) and goes on."""
+        should_audit = self._first(f"rejected:{stream}:{exc.code}")
         if seq is not None and self.purpose == StreamTicket.Purpose.EXAM:
             await database_sync_to_async(services.receipt_reject)(
                 session_id=self.session_id, stream=stream, seq=seq, actor=self.user,
-                reason=str(exc), code=exc.code,
+                reason=str(exc), code=exc.code, audit=should_audit,
             )
-        else:
+        elif should_audit:
             await self._audit(f"stream.{stream}.rejected", str(exc), {"seq": seq,
                                                                      "code": exc.code})
         await self.send(text_data=json.dumps(
@@ -379,15 +386,15 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
     async def _error(self, stream: str, seq: int | None, code: str, message: str, *,
                      audit: str) -> None:
         """A message refused for now: no ack, the page keeps it and may send it again."""
-        await self._audit(audit, message, {"seq": seq, "code": code})
+        if self._first(f"{audit}:{code}"):
+            await self._audit(audit, message, {"seq": seq, "code": code})
         await self.send(text_data=json.dumps(
             {"type": "error", "stream": stream, "seq": seq, "code": code, "message": message}
         ))
 
     async def _rate_limited(self, stream: str, seq: int) -> None:
         self.refusals += 1
-        if "rate" not in self.audited:
-            self.audited.add("rate")
+        if self._first("rate"):
             await self._audit("stream.rate_limited",
                               "Messages arrive faster than the rate limit; slow down.",
                               {"seq": seq})
@@ -500,6 +507,13 @@ class LiveViewConsumer(AsyncWebsocketConsumer):
 
     async def user_logout(self, event: dict[str, Any]) -> None:
         await self.close(code=protocol.CLOSE_LOGGED_OUT)
+
+
+def _peek_seq(message: bytes) -> int | None:
+    """The sequence number in a frame's header, if it has a readable one."""
+    if len(message) >= protocol.HEADER_BYTES and message[:4] == protocol.FRAME_MAGIC:
+        return int.from_bytes(message[20:24], "big") or None
+    return None
 
 
 def _client(scope: dict[str, Any]) -> dict[str, Any]:

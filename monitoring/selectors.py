@@ -77,17 +77,19 @@ def sessions_live_for_staff(*, user: User) -> QuerySet[ExamSession]:
     ).select_related("exam__course", "student", "live_state").order_by("exam__title", "pk")
 
 
-def live_row(*, session: ExamSession) -> dict[str, Any]:
-    """The live view's row for one session, as JSON-able values."""
+def live_row(*, session: ExamSession, open_kinds: list[str] | None = None) -> dict[str, Any]:
+    """The live view's row for one session, as JSON-able values (``open_kinds``: the kinds
+    of its open incidents when the caller fetched them already)."""
     try:
         live: LiveState | None = session.live_state
     except LiveState.DoesNotExist:
         live = None
-    open_kinds = sorted(
-        Incident.objects.filter(session=session, ended_at__isnull=True)
-        .values_list("kind", flat=True)
-        .distinct()
-    )
+    if open_kinds is None:
+        open_kinds = sorted(
+            Incident.objects.filter(session=session, ended_at__isnull=True)
+            .values_list("kind", flat=True)
+            .distinct()
+        )
     return {
         "session": str(session.pk),
         "student": session.student.get_username(),
@@ -108,7 +110,13 @@ def live_row(*, session: ExamSession) -> dict[str, Any]:
 
 
 def live_rows_for_staff(*, user: User) -> list[dict[str, Any]]:
-    return [live_row(session=s) for s in sessions_live_for_staff(user=user)]
+    sessions = list(sessions_live_for_staff(user=user))
+    open_kinds: dict[Any, set[str]] = {s.pk: set() for s in sessions}
+    for session_id, kind in Incident.objects.filter(
+        session__in=sessions, ended_at__isnull=True
+    ).values_list("session_id", "kind"):
+        open_kinds[session_id].add(kind)
+    return [live_row(session=s, open_kinds=sorted(open_kinds[s.pk])) for s in sessions]
 
 
 def course_ids_for_live_view(*, user: User) -> list[int]:

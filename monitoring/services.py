@@ -215,9 +215,10 @@ def receipt_release(*, session_id: UUID | str, stream: str, seq: int) -> None:
 
 def receipt_reject(
     *, session_id: UUID | str, stream: str, seq: int, actor: User, reason: str, code: str,
+    audit: bool = True,
 ) -> None:
     """Refuse message ``seq`` for good: quarantine its receipt (so later ones stay
-    contiguous) and audit the refusal. Nothing of the message is kept."""
+    contiguous) and, when ``audit``, record the refusal. Nothing of the message is kept."""
     now = timezone.now()
     with transaction.atomic():
         try:
@@ -231,10 +232,11 @@ def receipt_reject(
                 session_id=session_id, stream=stream, seq=seq, processed_at__isnull=True,
                 failed_at__isnull=True,
             ).update(failed_at=now, failure=reason[:500])
-        stream_refusal_record(
-            actor=actor, session_id=session_id, action=f"stream.{stream}.rejected",
-            reason=reason, detail={"seq": seq, "code": code},
-        )
+        if audit:
+            stream_refusal_record(
+                actor=actor, session_id=session_id, action=f"stream.{stream}.rejected",
+                reason=reason, detail={"seq": seq, "code": code},
+            )
 
 
 def stream_refusal_record(
