@@ -46,7 +46,8 @@ class Student:
         self.session, self.cookie, self.ticket = session, cookie, ticket
         self.faces, self.empties, self.stats = faces, empties, stats
         self.phase = random.uniform(0, 2 * PHASE_S)  # noqa: S311
-        self.pending: dict[int, tuple[bytes, float, bool]] = {}  # seq -> frame, sent, accepted
+        # seq -> frame, sent at, accepted, resend after (doubling, as stream.js does)
+        self.pending: dict[int, tuple[bytes, float, bool, float]] = {}
         self.triggers: dict[int, float] = {}  # seq that completes no_face_min_s -> sent at
         self.open_since: float | None = None
 
@@ -67,28 +68,27 @@ class Student:
             seq += 1
             image = (self.faces if has_face else self.empties)[seq % 4]
             message = build_frame(self.session.pk, seq, time.time() * 1000, image)
-            self.pending[seq] = (message, time.monotonic(), False)
+            self.pending[seq] = (message, time.monotonic(), False, 20.0)
             if empty_run == NO_FACE_MIN_S + 1:
                 self.triggers[seq] = time.perf_counter()
             await ws.send(message)
             self.stats["sent"] += 1
-            for old, (data, sent_at, accepted) in list(self.pending.items()):
-                if accepted and time.monotonic() - sent_at > 20:
-                    self.pending[old] = (data, time.monotonic(), False)
-                    self.stats["resent"] += 1
-                    await ws.send(data)
+            await self.resend(ws)
             await asyncio.sleep(max(0.0, seq - (time.monotonic() - start)))
         deadline = time.monotonic() + DRAIN_S
         while self.pending and time.monotonic() < deadline:
             await asyncio.sleep(1)
-            for old, (data, sent_at, accepted) in list(self.pending.items()):
-                if accepted and time.monotonic() - sent_at > 20:
-                    self.pending[old] = (data, time.monotonic(), False)
-                    self.stats["resent"] += 1
-                    await ws.send(data)
+            await self.resend(ws)
         self.stats["unacked"] += len(self.pending)
         reader.cancel()
         ws.close()
+
+    async def resend(self, ws):
+        for old, (data, sent_at, accepted, after) in list(self.pending.items()):
+            if accepted and time.monotonic() - sent_at > after:
+                self.pending[old] = (data, time.monotonic(), False, min(160.0, after * 2))
+                self.stats["resent"] += 1
+                await ws.send(data)
 
     async def read(self, ws):
         while True:
@@ -97,8 +97,8 @@ class Student:
                 return
             kind, seq = message.get("type"), message.get("seq")
             if kind == "accepted" and seq in self.pending:
-                data, sent_at, _ = self.pending[seq]
-                self.pending[seq] = (data, sent_at, True)
+                data, sent_at, _, after = self.pending[seq]
+                self.pending[seq] = (data, sent_at, True, after)
             elif kind in ("ack", "reject") and seq in self.pending:
                 del self.pending[seq]
                 self.stats["acked"] += 1

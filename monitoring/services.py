@@ -167,11 +167,11 @@ def receipt_claim_new(
 
     Returns ``"new"`` (receipt inserted now: hand the message to the broker, and call
     ``receipt_release`` if that fails), ``"duplicate"`` (already done: ack, do not process),
-    ``"pending"`` (handed over less than ``reenqueue_after_s`` ago: wait for its ack) or
-    ``"stale"`` (handed over long ago and still not done: the broker may have lost it,
-    e.g. in a Redis restart, so hand it over again; the task's claim makes a second copy
-    harmless). A crash between the insert and the hand-over leaves a receipt that turns
-    stale and is handed over again when the page resends, so nothing is lost.
+    ``"pending"`` (handed over recently, or probably still queued: wait for its ack) or
+    ``"stale"`` (handed over long ago, still not done, and overtaken by a later message:
+    the broker lost it, e.g. in a Redis restart, so hand it over again; the task's claim
+    makes a second copy harmless). A crash between the insert and the hand-over leaves a
+    receipt that turns stale and is handed over again on a resend: nothing is lost.
     """
     now = timezone.now()
     field = Receipt._meta.get_field
@@ -199,7 +199,18 @@ def receipt_claim_new(
         return "pending"
     if receipt.processed_at or receipt.failed_at:
         return "duplicate"
-    if (now - receipt.received_at).total_seconds() <= reenqueue_after_s:
+    age_s = (now - receipt.received_at).total_seconds()
+    if age_s <= reenqueue_after_s:
+        return "pending"
+    # The queue is first in, first out: if a message handed over after this one has been
+    # processed, this one was lost (a Redis restart, a killed worker). If none has, it is
+    # most likely still queued behind a backlog, and handing it over again would only
+    # lengthen the queue; after ten times the wait, hand it over anyway.
+    overtaken = Receipt.objects.filter(
+        session_id=session_id, stream=stream, processed_at__isnull=False,
+        received_at__gt=receipt.received_at,
+    ).exists()
+    if not overtaken and age_s <= 10 * reenqueue_after_s:
         return "pending"
     Receipt.objects.filter(pk=receipt.pk).update(received_at=now)
     return "stale"

@@ -6,7 +6,8 @@ import { CLOSE, FINAL_CLOSES, encodeFrame } from "./protocol.js";
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 const MAX_UNACCEPTED = 8; // messages sent but not yet "accepted" by the broker
-const RESEND_AFTER_MS = 20000; // accepted but never acked: send again (server dedups)
+const RESEND_AFTER_MS = 20000; // accepted but never acked: send again (server dedups),
+const RESEND_MAX_MS = 160000; // doubling each time, so a slow server is not flooded
 const SYNC_RATE_PER_S = 10; // resends after a reconnect, well under the server's limit
 const HEARTBEAT_MS = 5000;
 const DEAD_AFTER_MS = 12000; // no message from the server this long: the socket is dead
@@ -225,7 +226,7 @@ export class StreamClient {
         if (unaccepted >= MAX_UNACCEPTED) break;
         const [row] = await this.outbox.oldest(1, (r) => {
           const entry = this.inFlight.get(`${r.stream}:${r.seq}`);
-          return entry && now - entry.sentAt < RESEND_AFTER_MS;
+          return entry && now - entry.sentAt < entry.resendAfter;
         });
         if (!row) {
           // Check back for accepted-but-unacked messages that may need resending.
@@ -239,7 +240,13 @@ export class StreamClient {
         if (!this.ws || this.ws.readyState !== WebSocket.OPEN) break;
         this.ws.send(row.isBinary ? encodeFrame(this.sessionId, row.seq, row.t, body)
           : JSON.stringify({ ...body, type: "event", seq: row.seq, t: row.t }));
-        this.inFlight.set(`${row.stream}:${row.seq}`, { sentAt: Date.now(), accepted: false });
+        const key = `${row.stream}:${row.seq}`;
+        const previous = this.inFlight.get(key);
+        this.inFlight.set(key, {
+          sentAt: Date.now(),
+          accepted: false,
+          resendAfter: previous ? Math.min(RESEND_MAX_MS, previous.resendAfter * 2) : RESEND_AFTER_MS,
+        });
         if (this.syncing) {
           // Resending a backlog: paced, oldest first.
           await new Promise((resolve) => { setTimeout(resolve, 1000 / SYNC_RATE_PER_S); });
