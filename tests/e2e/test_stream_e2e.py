@@ -107,7 +107,9 @@ def test_exam_stream_orders_frames_and_opens_and_closes_a_no_face_incident(
     # 10 s of nobody in the clip, sampled once a second: 8-10 s between the first and the
     # last empty frame (a frame or two at the edges may go either way).
     assert 7.5 <= duration_s <= 10.5, duration_s
-    assert (incident.created_at - incident.started_at).total_seconds() >= 5  # no_face_min_s
+    # Opened only once no_face_min_s (5 s) had passed; started_at is on the page's clock
+    # (corrected by the offset measured at connect), so allow a little skew.
+    assert (incident.created_at - incident.started_at).total_seconds() >= 4.5
     frames = list(
         Receipt.objects.filter(session=session, stream="frame").order_by("processed_at")
         .values_list("seq", "processed_at", "deliveries")
