@@ -237,6 +237,9 @@ class WebSocket:
     async def send(self, payload: bytes | str) -> None:
         opcode = 0x1 if isinstance(payload, str) else 0x2
         data = payload.encode() if isinstance(payload, str) else payload
+        await self._send_frame(opcode, data)
+
+    async def _send_frame(self, opcode: int, data: bytes) -> None:
         header = bytearray([0x80 | opcode])
         length = len(data)
         if length < 126:
@@ -274,7 +277,9 @@ class WebSocket:
                 return data.decode()
             if opcode == 0x2:
                 return data
-            # ping/pong/continuation: not used by the server
+            if opcode == 0x9:
+                # Daphne pings every 20 s and drops a client that does not answer in 30 s.
+                await self._send_frame(0xA, data)
 
     async def recv_json(self) -> dict | None:
         while True:
