@@ -18,6 +18,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("exams/", include("exams.urls")),
     path("admin/", admin.site.urls),
+    path("monitoring/", include("monitoring.urls")),
     path("privacy/", include("reviews.privacy.urls")),
     path("api/v1/integrity/", include("reviews.integrity_urls")),
 ]
