@@ -32,6 +32,7 @@ from exams.models import Check, Enrollment, Exam, ExamSession
 from monitoring import analysis
 from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvalid
 from monitoring.models import LiveState, Receipt, StreamTicket
+from reviews.integrity import integrity_log_incident
 from reviews.models import Evidence, Incident
 from reviews.services import audit_record
 
@@ -400,6 +401,7 @@ def _apply_incident_event(
             started_at=_to_datetime(t0_ms + event.started_at * 1000, offset),
             score=score, payload=payload,
         )
+        integrity_log_incident(incident=incident)
         mapping[key] = incident.pk
         return incident
     pk = mapping.get(key)
@@ -519,10 +521,11 @@ def event_process(
             incident_kind, action = BROWSER_EVENTS[kind]
             browser: dict[str, int] = state.setdefault("browser", {})
             if action == "point":
-                Incident.objects.create(
+                incident = Incident.objects.create(
                     session=session, kind=incident_kind, started_at=at, ended_at=at, score=1.0,
                     payload=json.dumps({"source": "browser", "event": kind}).encode(),
                 )
+                integrity_log_incident(incident=incident)
             elif action == "open" and incident_kind not in browser:
                 incident = Incident.objects.create(
                     session=session, kind=incident_kind, started_at=at, score=1.0,
@@ -533,6 +536,7 @@ def event_process(
                     ),
                     payload=json.dumps({"source": "browser", "event": kind}).encode(),
                 )
+                integrity_log_incident(incident=incident)
                 browser[incident_kind] = incident.pk
             elif action == "close" and incident_kind in browser:
                 Incident.objects.filter(
