@@ -57,3 +57,15 @@ def test_timeline_plots_the_observations(client, reviewer, finished_session):
     assert "Faces in view" in page
     assert "<title>no face</title>" in page
     assert "<title>head yaw</title>" in page
+
+
+def test_incident_table_shows_the_database_times_exactly(client, reviewer, finished_session):
+    from tests import factories as f
+
+    moment = finished_session.started_at.replace(microsecond=999_000) + timedelta(seconds=7)
+    incident = f.IncidentFactory(session=finished_session, started_at=moment, ended_at=None)
+    client.force_login(reviewer)
+    page = client.get(reverse("reviews:timeline", args=[finished_session.pk])).content.decode()
+    row = page.split(f'id="incident-{incident.pk}"')[1].split("</tr>")[0]
+    assert f"<td>{moment:%H:%M:%S}</td>" in row
+    assert "<td>open</td>" in row
