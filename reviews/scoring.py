@@ -96,6 +96,7 @@ class KindTerm:
     """The contribution of one incident kind to a score, for the explanation table."""
 
     kind: str
+    label: str
     count: int
     weight: float
     points: float
@@ -123,6 +124,7 @@ def score_from_aggregates(
     weights: Mapping[str, float] | None,
     enabled_checks: Iterable[str],
     disabled_checks: Iterable[str],
+    labels: Mapping[str, str] | None = None,
 ) -> Score:
     """Score one session from ``(kind, severity, count, sum of confidence)`` rows.
 
@@ -156,6 +158,7 @@ def score_from_aggregates(
         terms.append(
             KindTerm(
                 kind=kind,
+                label=(labels or {}).get(kind, kind),
                 count=int(count),
                 weight=effective.get(kind, 0.0),
                 points=round(points, 1),

@@ -155,6 +155,7 @@ def _scores_for(sessions: Sequence[ExamSession]) -> dict:
             weights=s.exam.suspicion_weights,
             enabled_checks=s.exam.enabled_checks,
             disabled_checks=disabled.get((s.exam.course_id, s.student_id)) or [],
+            labels=KIND_LABELS,
         )
         for s in sessions
     }
@@ -373,6 +374,7 @@ def session_timeline(
         weights=session.exam.suspicion_weights,
         enabled_checks=session.exam.enabled_checks,
         disabled_checks=disabled_checks,
+        labels=KIND_LABELS,
     )
 
     page_count = max(1, -(-len(rows) // TABLE_PAGE_SIZE))

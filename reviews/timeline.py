@@ -235,7 +235,7 @@ def render_timeline_svg(
     height = y + 4
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" '
-        f'class="timeline-svg" role="img" aria-labelledby="timeline-title" '
+        f'class="timeline-svg" role="group" aria-labelledby="timeline-title" '
         f'aria-describedby="timeline-desc" font-family="system-ui, sans-serif">'
         f'<title id="timeline-title">Session timeline</title>'
         f'<desc id="timeline-desc">Incidents by kind, browser events, face count, head '
