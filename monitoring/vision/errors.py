@@ -32,3 +32,7 @@ class DetectionFailed(VisionError):
 
 class UnsupportedMedia(VisionError):
     """A media file (e.g. a video container) cannot be read by the pipeline."""
+
+
+class InvalidPolicy(VisionError, ValueError):
+    """An anonymization policy value is out of range."""

@@ -16,6 +16,7 @@ from a first pass of the mesh), resized to 192x192 RGB in [0, 1].
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -226,3 +227,9 @@ class FaceLandmarker:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@functools.cache
+def shared_landmarker() -> FaceLandmarker:
+    """The process-wide ``FaceLandmarker``: the model loads once per worker, not per frame."""
+    return FaceLandmarker()

@@ -163,3 +163,14 @@ def test_expire_overdue_expires_only_late_sessions(exam, student, other_student)
     late.refresh_from_db()
     on_time.refresh_from_db()
     assert (late.state, on_time.state) == (State.EXPIRED, State.IN_PROGRESS)
+
+
+def test_expire_task_runs_the_service_in_process(exam, student):
+    from exams.tasks import expire_overdue_sessions
+
+    late = services.session_open(exam=exam, student=student)
+    _advance(late, student, State.IN_PROGRESS)
+    ExamSession.objects.filter(pk=late.pk).update(deadline_at=timezone.now() - timedelta(1))
+    assert expire_overdue_sessions.delay().get() == 1
+    late.refresh_from_db()
+    assert late.state == State.EXPIRED

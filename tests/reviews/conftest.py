@@ -44,12 +44,3 @@ def evidence(incident, settings, tmp_path):
         session=incident.session, incident=incident, captured_at=incident.started_at
     )
 
-
-@pytest.fixture(autouse=True)
-def _plain_http_and_static(settings):
-    # Tests speak plain HTTP to the test client and have no collected static manifest.
-    settings.SECURE_SSL_REDIRECT = False
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }

@@ -1,0 +1,59 @@
+"""Shared fixtures for the vision tests: the labelled quality set and one FaceFinder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from monitoring.vision.pipeline import FaceFinder, shared_face_finder
+
+TESTS = Path(__file__).resolve().parents[1]
+QUALITY = TESTS / "data" / "cache" / "quality"
+VIDEO = TESTS / "data" / "cache" / "video"
+
+
+@pytest.fixture(scope="session")
+def quality_set() -> list[dict]:
+    """The labelled images (built by tests/build_media.py; built here if missing)."""
+    if not (QUALITY / "manifest.json").exists():
+        sys.path.insert(0, str(TESTS))
+        import build_media
+
+        build_media.main()
+    return json.loads((QUALITY / "manifest.json").read_text())["images"]
+
+
+@pytest.fixture(scope="session")
+def load_quality_image(quality_set):
+    by_name = {item["name"]: item for item in quality_set}
+
+    def load(name: str) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        item = by_name[name]
+        image = cv2.imread(str(QUALITY / item["file"]), cv2.IMREAD_COLOR)
+        return image, [tuple(box) for box in item["faces"]]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def finder() -> FaceFinder:
+    return shared_face_finder()
+
+
+def region_changed(before: np.ndarray, after: np.ndarray, box) -> float:
+    """Mean absolute difference (0-255) inside a box."""
+    x1, y1, x2, y2 = box
+    return float(np.mean(np.abs(before[y1:y2, x1:x2].astype(np.int16)
+                                - after[y1:y2, x1:x2].astype(np.int16))))
+
+
+def detail(image: np.ndarray, box) -> float:
+    """Variance of the Laplacian in a box: high for sharp detail, low once blurred."""
+    x1, y1, x2, y2 = box
+    grey = cv2.cvtColor(np.ascontiguousarray(image[y1:y2, x1:x2]), cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
