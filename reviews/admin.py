@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from exams.admin import CourseScopedAdmin, RelatedOnly
+from reviews import permissions
+from reviews.admin_actions import dismiss_incidents, export_incidents_csv
 from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
 
 
@@ -37,9 +39,15 @@ class IncidentAdmin(ReadOnlyHistoryAdmin):
     date_hierarchy = "started_at"
     list_select_related = ["session__student", "session__exam"]
     exclude = ["payload"]
+    actions = [dismiss_incidents, export_incidents_csv]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "payload"]
+
+    def has_review_permission(self, request):
+        # Dismissing is a review decision: reviewers of some course only (the action
+        # itself narrows the rows to the courses they review).
+        return permissions.is_reviewer(request.user)
 
 
 @admin.register(Evidence)

@@ -502,3 +502,52 @@ def incident_details(incident: Incident) -> str:
     if isinstance(payload, dict | list):
         return json.dumps(payload, indent=2, sort_keys=True, default=str)
     return str(payload or "")
+
+
+# ---- exports (admin actions) --------------------------------------------------------
+
+
+def incident_export_rows(*, incidents: QuerySet[Incident]) -> tuple[list[str], list[list]]:
+    """Rows for the CSV export of already scoped incidents; no payload, no images."""
+    header = [
+        "incident_id", "session_id", "student", "course", "exam", "kind", "severity",
+        "status", "started_at", "ended_at", "confidence",
+    ]
+    rows = [
+        [pk, str(session_id), student, course, exam, kind, severity, status,
+         started.isoformat(), ended.isoformat() if ended else "", confidence]
+        for pk, session_id, student, course, exam, kind, severity, status, started, ended,
+        confidence in incidents.order_by("session_id", "started_at").values_list(
+            "pk", "session_id", "session__student__username", "session__exam__course__code",
+            "session__exam__title", "kind", "severity", "status", "started_at", "ended_at",
+            "score",
+        )
+    ]
+    return header, rows
+
+
+def session_export_rows(*, sessions: QuerySet[ExamSession]) -> tuple[list[str], list[list]]:
+    """Rows for the CSV review summary of already scoped sessions (4 queries)."""
+    header = [
+        "session_id", "student", "course", "exam", "state", "started_at", "ended_at",
+        "suspicion_score", "score_terms", "pending_incidents", "outcome", "has_appeal",
+    ]
+    chosen = list(
+        sessions.select_related("exam__course", "student").annotate(
+            outcome=_outcome_subquery(),
+            pending=Count("incidents", filter=Q(incidents__status=Incident.Status.PENDING)),
+            has_appeal=Exists(Appeal.objects.filter(session=OuterRef("pk"))),
+        )
+    )
+    scores = _scores_for(chosen)
+    rows = []
+    for s in chosen:
+        score = scores[s.pk]
+        terms = "; ".join(f"{t.kind}×{t.count}={t.points}" for t in score.counted_terms)
+        rows.append([
+            str(s.pk), s.student.get_username(), s.exam.course.code, s.exam.title, s.state,
+            s.started_at.isoformat() if s.started_at else "",
+            s.ended_at.isoformat() if s.ended_at else "",
+            score.total, terms, s.pending, s.outcome or "", s.has_appeal,
+        ])
+    return header, rows

@@ -298,3 +298,11 @@ def observation_record(
             session=session, seq=seq, defaults=values
         )
     return observation
+
+
+def export_record(*, actor: AbstractBaseUser, what: str, count: int) -> AuditEvent:
+    """Audit an export of review data (it leaves the system, so it leaves a trace)."""
+    with transaction.atomic():
+        return audit_record(
+            actor=actor, action=f"review.{what}_exported", detail={"count": count}
+        )
