@@ -7,7 +7,7 @@ three never disagree.
 
 from __future__ import annotations
 
-import logging
+import importlib.util
 import math
 from collections.abc import Iterable
 from datetime import datetime
@@ -26,8 +26,6 @@ from reviews.errors import (
     ReviewClosed,
 )
 from reviews.models import Appeal, AuditEvent, FrameObservation, Incident, ReviewDecision
-
-logger = logging.getLogger(__name__)
 
 Decision = ReviewDecision.Decision
 CLOSE_DECISIONS = frozenset({Decision.CLOSE_CLEAR, Decision.CLOSE_VIOLATION})
@@ -63,14 +61,23 @@ def audit_record(
     )
 
 
-def _record_integrity(*, event: str, session: ExamSession, payload: dict[str, Any]) -> None:
-    """The one place review decisions reach the tamper-evident integrity log.
+INTEGRITY_DECISION = "review.decision"
+INTEGRITY_APPEAL = "review.appeal"
 
-    The integrity log (``integrity_append``) is being built on another branch; when it is
-    merged, this function calls it with the same arguments, inside the caller's
-    transaction. Until then the decision is kept in ReviewDecision and AuditEvent only.
+
+def _record_integrity(*, kind: str, session: ExamSession, data: dict[str, Any]) -> None:
+    """The one place review decisions and appeals reach the tamper-evident log.
+
+    ``integrity_append`` (reviews/integrity.py) comes with the integrity branch: once it
+    is merged this calls it, inside the caller's transaction; until then the decision is
+    kept in ReviewDecision and AuditEvent only. ``data`` follows the log's rules: ids,
+    enum values and booleans, never the note's or the appeal's text.
     """
-    logger.debug("integrity %s for session %s: %s", event, session.pk, payload)
+    if importlib.util.find_spec("reviews.integrity") is None:
+        return
+    from reviews.integrity import integrity_append
+
+    integrity_append(kind=kind, session=session, data=data)
 
 
 def _review_is_closed(session: ExamSession) -> bool:
@@ -83,6 +90,17 @@ def _lock_session(session: ExamSession) -> None:
     # On PostgreSQL, serialise decisions on one session so that a close and a confirm
     # racing each other cannot both succeed; SQLite serialises writers anyway.
     ExamSession.objects.select_for_update().filter(pk=session.pk).first()
+
+
+def _decision_data(record: ReviewDecision) -> dict[str, Any]:
+    # The same shape as the integrity branch's own decision entries.
+    return {
+        "decision_id": record.pk,
+        "decision": record.decision,
+        "incident_id": record.incident_id,
+        "reviewer_id": record.reviewer_id,
+        "has_note": bool(record.note),
+    }
 
 
 def _incident_decide(
@@ -114,19 +132,18 @@ def _incident_decide(
         record = ReviewDecision.objects.create(
             session=session, incident=incident, reviewer=reviewer, decision=decision, note=note
         )
-        detail = {"decision": decision, "kind": incident.kind, "decision_id": record.pk}
         audit_record(
             actor=reviewer,
             action=f"review.incident_{new_status}",
             session=session,
             target=f"incident:{incident.pk}",
             reason=note,
-            detail=detail,
+            detail={"decision": decision, "kind": incident.kind, "decision_id": record.pk},
         )
         _record_integrity(
-            event=f"review.incident_{new_status}",
+            kind=INTEGRITY_DECISION,
             session=session,
-            payload={**detail, "incident_id": incident.pk, "reviewer_id": reviewer.pk},
+            data=_decision_data(record),
         )
     return record
 
@@ -196,20 +213,15 @@ def review_close(
         record = ReviewDecision.objects.create(
             session=session, incident=None, reviewer=reviewer, decision=outcome, note=note
         )
-        detail = {"decision": outcome, "decision_id": record.pk}
         audit_record(
             actor=reviewer,
             action="review.closed",
             session=session,
             target=f"session:{session.pk}",
             reason=note,
-            detail=detail,
+            detail={"decision": outcome, "decision_id": record.pk},
         )
-        _record_integrity(
-            event="review.closed",
-            session=session,
-            payload={**detail, "reviewer_id": reviewer.pk},
-        )
+        _record_integrity(kind=INTEGRITY_DECISION, session=session, data=_decision_data(record))
     return record
 
 
@@ -238,9 +250,9 @@ def appeal_submit(*, session: ExamSession, student: AbstractBaseUser, text: str)
                 detail={"length": len(text)},
             )
             _record_integrity(
-                event="review.appeal_submitted",
+                kind=INTEGRITY_APPEAL,
                 session=session,
-                payload={"appeal_id": appeal.pk, "student_id": student.pk},
+                data={"appeal_id": appeal.pk, "student_id": student.pk},
             )
     except IntegrityError as exc:
         raise AppealNotAllowed(

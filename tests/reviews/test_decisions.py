@@ -29,7 +29,14 @@ def test_confirming_an_incident_records_the_decision_and_an_audit_event(reviewer
     assert event.reason == "second face at 5:00"
     assert event.course == incident.session.exam.course
     integrity.assert_called_once()
-    assert integrity.call_args.kwargs["event"] == "review.incident_confirmed"
+    assert integrity.call_args.kwargs["kind"] == "review.decision"
+    assert integrity.call_args.kwargs["data"] == {
+        "decision_id": decision.pk,
+        "decision": "confirm",
+        "incident_id": incident.pk,
+        "reviewer_id": reviewer.pk,
+        "has_note": True,
+    }
 
 
 def test_an_incident_is_decided_once(reviewer, incident):
@@ -90,3 +97,28 @@ def test_reviewer_closes_through_the_page(client, reviewer, incident):
     assert ReviewDecision.objects.get().decision == "close_clear"
     page = client.get(response["Location"]).content.decode()
     assert "Close review: no violation" in page
+
+
+def test_every_decision_and_appeal_reaches_the_integrity_log(reviewer, student, incident):
+    with mock.patch.object(services, "_record_integrity") as integrity:
+        services.incident_dismiss(incident=incident, reviewer=reviewer, note="")
+        services.review_close(
+            session=incident.session, reviewer=reviewer, outcome="close_clear"
+        )
+        services.appeal_submit(session=incident.session, student=student, text="why")
+    kinds = [call.kwargs["kind"] for call in integrity.call_args_list]
+    assert kinds == ["review.decision", "review.decision", "review.appeal"]
+    closing = integrity.call_args_list[1].kwargs["data"]
+    assert closing["decision"] == "close_clear" and closing["incident_id"] is None
+    # Free text never goes to the log, which keeps its leaves forever.
+    assert all("why" not in str(call.kwargs["data"]) for call in integrity.call_args_list)
+
+
+def test_a_failing_integrity_append_rolls_the_decision_back(reviewer, incident):
+    with mock.patch.object(services, "_record_integrity", side_effect=RuntimeError("log down")):
+        with pytest.raises(RuntimeError, match="log down"):
+            services.incident_confirm(incident=incident, reviewer=reviewer)
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.PENDING
+    assert not ReviewDecision.objects.exists()
+    assert not AuditEvent.objects.exists()
