@@ -2,14 +2,16 @@
 
 ``BehaviourAnalyzer.analyze`` takes a BGR frame and the faces the privacy core found in it,
 measures the frame (``rules.frame_stats``), and, only when the policy needs it, runs the face
-mesh, head pose and gaze on the primary (largest) face. It returns the ``FrameObservation``
+mesh, head pose and gaze on the primary (largest) face, and the face mesh on any further
+face to confirm it is a person. It returns the ``FrameObservation``
 that ``rules.RuleEngine.observe`` consumes.
 
-"Only when the policy needs it": the mesh, pose and gaze serve ``looking_away`` alone, so
-they are skipped when an accommodation switches that rule off, on frames that are dark or
+"Only when the policy needs it": the pose and gaze serve ``looking_away`` alone, so they
+are skipped when an accommodation switches that rule off, on frames that are dark or
 uniform (nothing to measure), and, with ``pose_interval_s``, on frames closer together than
 that (the last measurement is reused while the same face is in view; ``looking_away``
-needs seconds, not every frame).
+needs seconds, not every frame). The extra meshes that confirm a second person run only
+when ``multiple_faces`` is on and the privacy core found more than one face.
 """
 
 from __future__ import annotations
@@ -21,9 +23,15 @@ import numpy.typing as npt
 
 from monitoring.vision.detect import Face
 from monitoring.vision.gaze import Gaze, GazeEstimator, shared_gaze_estimator
-from monitoring.vision.landmarks import FaceLandmarker, shared_landmarker
+from monitoring.vision.landmarks import FaceLandmarker, FaceLandmarks, shared_landmarker
 from monitoring.vision.pose import HeadPose, estimate_head_pose
-from monitoring.vision.rules import LOOKING_AWAY, FrameObservation, RulePolicy, frame_stats
+from monitoring.vision.rules import (
+    LOOKING_AWAY,
+    MULTIPLE_FACES,
+    FrameObservation,
+    RulePolicy,
+    frame_stats,
+)
 
 # Below this width the mesh is too coarse for a pose (measured: a 23 px face still gives a
 # plausible mesh, so the bar is set a little above).
@@ -68,18 +76,44 @@ class BehaviourAnalyzer:
         """The observation for ``RuleEngine.observe``. Raises ``VisionError`` subclasses
         on a frame that is not BGR uint8."""
         stats = frame_stats(image_bgr)
+        policy = self.policy
         pose: HeadPose | None = None
         gaze: Gaze | None = None
-        policy = self.policy
-        face = primary_face(faces, min_score=policy.face_min_score)
-        is_measurable = (
-            LOOKING_AWAY in policy.enabled_checks
-            and face is not None
-            and face.width >= MIN_FACE_WIDTH_PX
-            and stats.mean_luma > policy.camera_blocked_max_luma
+        person_count: int | None = None
+        sure = sorted(
+            (f for f in faces if f.score >= policy.face_min_score),
+            key=lambda f: f.width * f.height,
+            reverse=True,
+        )
+        is_lit = (
+            stats.mean_luma > policy.camera_blocked_max_luma
             and stats.luma_contrast > policy.camera_blocked_max_contrast
         )
-        if is_measurable and face is not None:
+        meshes: dict[int, FaceLandmarks | None] = {}
+
+        def mesh(index: int) -> FaceLandmarks | None:
+            if index not in meshes:
+                face = sure[index]
+                meshes[index] = (
+                    self._landmarker.detect(image_bgr, face)
+                    if face.width >= MIN_FACE_WIDTH_PX
+                    else None
+                )
+            return meshes[index]
+
+        if MULTIPLE_FACES in policy.enabled_checks:
+            if len(sure) >= 2 and is_lit:
+                # The privacy core errs towards finding faces (a missed face leaks), so a
+                # poster, a pattern or a reflection can score as one; a second *person*
+                # must also carry a face mesh. A student whose own face the mesh cannot
+                # read (a full profile) still counts as one person.
+                person_count = max(1, sum(mesh(i) is not None for i in range(len(sure))))
+            else:
+                person_count = len(sure)
+        if LOOKING_AWAY in policy.enabled_checks and sure and is_lit:
+            # The student is the largest face that carries a mesh (else the largest).
+            primary = next((i for i in range(len(sure)) if meshes.get(i)), 0)
+            face = sure[primary]
             is_due = (
                 self._last_measured_at is None
                 or t_s - self._last_measured_at >= self.pose_interval_s
@@ -87,7 +121,7 @@ class BehaviourAnalyzer:
                 or _iou(self._last[0].box, face.box) < 0.5
             )
             if is_due:
-                pose, gaze = self._measure(image_bgr, face)
+                pose, gaze = self._measure(image_bgr, mesh(primary))
                 self._last_measured_at = t_s
                 self._last = (face, pose, gaze)
             elif self._last is not None:
@@ -99,12 +133,12 @@ class BehaviourAnalyzer:
             stats=stats,
             pose=pose,
             gaze=gaze,
+            person_count=person_count,
         )
 
     def _measure(
-        self, image_bgr: npt.NDArray[np.uint8], face: Face
+        self, image_bgr: npt.NDArray[np.uint8], landmarks: FaceLandmarks | None
     ) -> tuple[HeadPose | None, Gaze | None]:
-        landmarks = self._landmarker.detect(image_bgr, face)
         if landmarks is None:
             return None, None
         height, width = image_bgr.shape[:2]
@@ -112,8 +146,7 @@ class BehaviourAnalyzer:
         if pose is None:
             # A mesh the canonical face cannot explain is not worth reading irises from.
             return None, None
-        gaze = self._gaze_estimator.estimate(image_bgr, landmarks)
-        return pose, gaze
+        return pose, self._gaze_estimator.estimate(image_bgr, landmarks)
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

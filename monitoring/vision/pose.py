@@ -56,7 +56,7 @@ _RIGHT_OUTER = _MESH_INDICES.index(33)
 # A mesh that the canonical face cannot explain is not a face pose we can trust: measured
 # RMS reprojection error, as a share of the outer eye-corner gap, is 0.016-0.033 on upright
 # faces (frontal, rolled 40 degrees, cut in half by the frame edge, 23 px wide) and 0.089
-# on a vertically mirrored face that the model read as upright.
+# on a mesh read the wrong way up on an upside-down face.
 _MAX_RESIDUAL_OF_EYE_GAP = 0.06
 _LEFT_OUTER = _MESH_INDICES.index(263)
 
@@ -112,12 +112,16 @@ def estimate_head_pose(
             [depth],
         ]
     )
+    # ... turned in the image plane as the eye line is: from a level start the solver
+    # cannot reach a face upside down or on its side.
+    eye_line = image_points[_LEFT_OUTER] - image_points[_RIGHT_OUTER]
+    in_plane = math.atan2(float(eye_line[1]), float(eye_line[0]))
     ok, rotation_vector, translation = cv2.solvePnP(
         _MODEL_POINTS,
         image_points,
         camera,
         np.zeros(4),
-        rvec=np.zeros((3, 1)),
+        rvec=np.array([[0.0], [0.0], [in_plane]]),
         tvec=translation_guess,
         useExtrinsicGuess=True,
         flags=cv2.SOLVEPNP_ITERATIVE,

@@ -229,7 +229,10 @@ class FrameObservation:
 
     ``t_s``: seconds since the session started. ``frame_id``: the caller's reference to
     the stored (anonymized) frame, kept as evidence. ``pose`` and ``gaze`` are of the
-    primary (largest) face, ``None`` when not measured.
+    primary (largest) face, ``None`` when not measured. ``person_count``, when given, is
+    how many of ``faces`` the analysis confirmed as people (``BehaviourAnalyzer`` checks
+    every face beyond the first with the face mesh); ``None`` counts the faces scoring at
+    least ``RulePolicy.face_min_score``.
     """
 
     t_s: float
@@ -238,6 +241,7 @@ class FrameObservation:
     stats: FrameStats
     pose: HeadPose | None = None
     gaze: Gaze | None = None
+    person_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,9 +336,11 @@ class RuleEngine:
             # rather than report an empty seat behind a covered lens.
             conditions.update({NO_FACE: None, MULTIPLE_FACES: None, LOOKING_AWAY: None})
         else:
-            people = [f for f in observation.faces if f.score >= policy.face_min_score]
-            conditions[NO_FACE] = not people
-            conditions[MULTIPLE_FACES] = len(people) >= 2
+            people = observation.person_count
+            if people is None:
+                people = sum(f.score >= policy.face_min_score for f in observation.faces)
+            conditions[NO_FACE] = people == 0
+            conditions[MULTIPLE_FACES] = people >= 2
             conditions[LOOKING_AWAY] = self._is_looking_away(observation) if people else None
         events: list[IncidentEvent] = []
         for kind, holds in conditions.items():

@@ -80,3 +80,17 @@ def test_closed_landmarker_says_so():
     landmarker.close()
     with pytest.raises(LandmarkError, match="closed"):
         landmarker.detect(astronaut_bgr(), Face(box=(177, 82, 272, 177), score=0.9))
+
+
+def test_loose_off_centre_box_is_refined_on_the_mesh(landmarker):
+    face = largest_face(astronaut_bgr())
+    tight = landmarker.detect(astronaut_bgr(), face)
+    x1, y1, x2, y2 = face.box
+    # A merged box from two detectors: 30% larger, reaching right and down (the first
+    # crop then puts the nose tip 13 px low).
+    loose = Face(box=(x1, y1, x2 + 30, y2 + 30), score=face.score)
+    refined = landmarker.detect(astronaut_bgr(), loose)
+    assert tight is not None and refined is not None
+    eye_gap = np.linalg.norm(tight.points[LEFT_EYE_OUTER, :2] - tight.points[RIGHT_EYE_OUTER, :2])
+    error = np.linalg.norm(refined.points[:, :2] - tight.points[:, :2], axis=1)
+    assert np.median(error) < 0.05 * eye_gap

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -89,17 +91,22 @@ def test_face_cut_by_the_frame_edge_gives_a_finite_pose(landmarker):
     assert pose is None or all(np.isfinite([pose.yaw_deg, pose.pitch_deg, pose.roll_deg]))
 
 
-def test_vertically_mirrored_face_gives_no_pose(landmarker):
-    # The model reads an upside-down face as an upright one; the canonical face does not
-    # fit that mesh, so no pose is claimed.
-    upside_down = np.ascontiguousarray(astronaut_bgr()[::-1])
-    faces = ShortRangeDetector().detect(upside_down)
-    assert faces  # BlazeFace still fires on it
-    for face in faces:
-        landmarks = landmarker.detect(upside_down, face)
-        assert landmarks is None or (
-            estimate_head_pose(landmarks.points, frame_width=512, frame_height=512) is None
-        )
+@pytest.mark.parametrize("flip", ["rotated_180", "mirrored_vertically"])
+def test_upside_down_face_reads_roll_near_180(landmarker, flip):
+    upright = pose_of(landmarker, astronaut_bgr())
+    image = astronaut_bgr()[::-1, ::-1] if flip == "rotated_180" else astronaut_bgr()[::-1]
+    image = np.ascontiguousarray(image)
+    faces = ShortRangeDetector().detect(image)
+    # The detector's eye keypoints read the face as upright; the landmarker turns the crop.
+    (face,) = [f for f in faces if landmarker.detect(image, f) is not None]
+    landmarks = landmarker.detect(image, face)
+    assert landmarks is not None and upright is not None
+    pose = estimate_head_pose(landmarks.points, frame_width=512, frame_height=512)
+    assert pose is not None
+    # Rotated: 180 degrees plus the portrait's own roll; mirrored: minus it.
+    expected = 180 + (upright.roll_deg if flip == "rotated_180" else -upright.roll_deg)
+    assert abs(math.remainder(pose.roll_deg - expected, 360)) < 15
+    assert abs(pose.yaw_deg) < 10
 
 
 def test_quarter_turned_camera_reads_as_roll(landmarker):

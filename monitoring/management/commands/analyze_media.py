@@ -10,7 +10,9 @@ object per line::
      "gaze": {"x": 0.05, "y": 0.1} | null,
      "incidents": ["looking_away"]}
 
-``incidents`` are the kinds open at that moment under the default exam policy; for a single
+Faces come from the privacy core's detectors (``pipeline.FaceFinder``: short-range
+BlazeFace and CenterFace, merged), fresh on every analysed frame. ``incidents`` are the
+kinds open at that moment under the default exam policy; for a single
 image the rules apply without minimum durations (``t`` is absent for images). Without
 ``--json``: a readable table, with a progress bar per video on stderr. A file that cannot
 be read is reported on stderr and the run goes on; the command fails at the end if any did.
@@ -29,10 +31,10 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitoring.vision.behaviour import BehaviourAnalyzer
-from monitoring.vision.detect import ShortRangeDetector
 from monitoring.vision.errors import VisionError
 from monitoring.vision.gaze import GazeEstimator
 from monitoring.vision.landmarks import FaceLandmarker
+from monitoring.vision.pipeline import FaceFinder
 from monitoring.vision.rules import FrameObservation, RuleEngine, RulePolicy
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
@@ -76,7 +78,7 @@ class Command(BaseCommand):
         if not as_json:
             self.stdout.write(_TABLE_HEADER)
         with (
-            ShortRangeDetector() as detector,
+            FaceFinder() as detector,
             FaceLandmarker() as landmarker,
             GazeEstimator() as gaze_estimator,
         ):
@@ -96,7 +98,7 @@ class Command(BaseCommand):
         self,
         path: Path,
         policy: RulePolicy,
-        tools: tuple[ShortRangeDetector, FaceLandmarker, GazeEstimator],
+        tools: tuple[FaceFinder, FaceLandmarker, GazeEstimator],
         fps: float,
         *,
         show_progress: bool,
