@@ -29,6 +29,7 @@ $(VENV)/.test-installed: $(VENV)/.base-installed requirements/test.txt
 demo: $(VENV)/.base-installed
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
 	$(DEMO_ENV) $(PY) manage.py seed_demo
+	$(DEMO_ENV) $(PY) manage.py seed_review_demo
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(DEMO_ENV) $(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) proctor_site.asgi:application
 
