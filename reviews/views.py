@@ -25,6 +25,10 @@ from reviews.models import ReviewDecision
 
 logger = logging.getLogger(__name__)
 
+# The queue scores the most recent sessions matching the filters; narrow the filters to
+# reach older ones (a course's exam rarely has more than a few hundred sittings).
+QUEUE_LIMIT = 500
+
 
 def _int_param(request: HttpRequest, name: str, default: int | None = None) -> int | None:
     try:
@@ -54,8 +58,12 @@ def queue(request: HttpRequest) -> HttpResponse:
             "status": data["status"] or None,
             "kind": data["kind"] or None,
         }
-    rows = selectors.review_queue(reviewer=request.user, **filters)
-    return render(request, "reviews/queue.html", {"form": form, "rows": rows})
+    rows = selectors.review_queue(reviewer=request.user, limit=QUEUE_LIMIT, **filters)
+    return render(
+        request,
+        "reviews/queue.html",
+        {"form": form, "rows": rows, "is_truncated": len(rows) >= QUEUE_LIMIT},
+    )
 
 
 def _timeline_context(request: HttpRequest, session, *, student_view: bool) -> dict:
@@ -111,6 +119,7 @@ def incident_decide(request: HttpRequest, incident_id: int) -> HttpResponse:
     try:
         service(incident=incident, reviewer=request.user, note=form.cleaned_data["note"])
     except ReviewError as exc:
+        logger.info("Decision refused in session %s: %s", incident.session_id, exc)
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Incident {incident.pk} {incident.get_status_display()}.")
@@ -135,6 +144,7 @@ def review_close(request: HttpRequest, session_id) -> HttpResponse:
                 note=form.cleaned_data["note"],
             )
         except ReviewError as exc:
+            logger.info("Closing refused in session %s: %s", session.pk, exc)
             messages.error(request, str(exc))
         else:
             messages.success(request, "Review closed.")
