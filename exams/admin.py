@@ -21,6 +21,7 @@ from exams.models import (
     InstitutionMembership,
 )
 from reviews.admin_actions import export_sessions_csv, mark_reviewable, timeline_link
+from reviews.privacy.admin_actions import export_student_data
 
 # Filter choices drawn from the scoped rows only, so no foreign course or exam name leaks.
 RelatedOnly = admin.RelatedOnlyFieldListFilter
@@ -123,7 +124,7 @@ class ExamAdmin(CourseScopedAdmin):
             "looking_away_min_s", "camera_blocked_min_s", "camera_frozen_min_s",
             "speech_min_s"]}),
         ("Review", {"fields": ["suspicion_weights"]}),
-        ("Data protection", {"fields": ["retention_days"]}),
+        ("Data protection", {"fields": ["retention_days", "keep_originals_days"]}),
     ]
 
 
@@ -133,6 +134,7 @@ class EnrollmentAdmin(CourseScopedAdmin):
     list_filter = [("course", RelatedOnly)]
     search_fields = ["student__username", "student__email", "external_id"]
     autocomplete_fields = ["student"]
+    actions = [export_student_data]
 
 
 @admin.register(ExamSession)

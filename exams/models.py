@@ -161,6 +161,11 @@ class Exam(models.Model):
     retention_days = models.PositiveIntegerField(
         default=30, help_text="Days after a session ends before its data is destroyed."
     )
+    keep_originals_days = models.PositiveIntegerField(
+        default=0,
+        help_text="Keep encrypted raw (un-anonymized) frames this many days; 0 keeps none. "
+        "Viewing one needs a break-glass grant approved by a second person.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

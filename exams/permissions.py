@@ -80,3 +80,59 @@ def can_view_session(user: User, session: ExamSession) -> bool:
 
 def is_session_owner(user: User, session: ExamSession) -> bool:
     return user.is_authenticated and session.student_id == user.pk
+
+
+# Encrypted data and the data lifecycle (reviews/privacy/). Decryption for a person, exports,
+# erasure and break-glass are decided here like every other access.
+
+
+def is_admin_of_institution(user: User, institution_id: int) -> bool:
+    """An admin of that one institution (or a superuser)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.institution_memberships.filter(
+        institution_id=institution_id
+    ).exists()
+
+
+def can_decrypt_session(user: User, session: ExamSession) -> bool:
+    """Whose eyes may see a session's decrypted incidents, notes and anonymized evidence:
+    the student who sat it, and staff of its course. Each viewing is audited."""
+    return can_view_session(user, session)
+
+
+def can_export_student_data(user: User, student: AbstractBaseUser) -> bool:
+    """A student's own data export, or one made by an admin of an institution they study at."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser or user.pk == student.pk:
+        return True
+    return student.enrollments.filter(
+        course__institution__members__user=user
+    ).exists()
+
+
+def can_request_erasure(user: User, *, student: AbstractBaseUser, institution_id: int) -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.pk == student.pk or is_admin_of_institution(user, institution_id)
+
+
+def can_decide_erasure(user: User, *, institution_id: int) -> bool:
+    return is_admin_of_institution(user, institution_id)
+
+
+def can_request_break_glass(user: User, session: ExamSession) -> bool:
+    """Staff of the session's course (not the student) may ask to see original frames."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or is_course_staff(user, session.exam.course)
+
+
+def can_approve_break_glass(
+    user: User, *, session: ExamSession, requested_by_id: int
+) -> bool:
+    """A second person: an admin of the course's institution who did not ask for it."""
+    if not user.is_authenticated or user.pk == requested_by_id:
+        return False
+    return is_admin_of_institution(user, session.exam.course.institution_id)

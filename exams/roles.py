@@ -25,17 +25,23 @@ _VIEW_ALL = [
     "reviews.view_reviewdecision",
 ]
 
+# Break-glass: course staff ask; institution admins approve (reviews/privacy/services.py decides).
+_BREAK_GLASS = ["reviews.view_breakglassgrant", "reviews.add_breakglassgrant"]
+
 GROUP_PERMISSIONS: dict[str, list[str]] = {
     STUDENTS: [],
-    REVIEWERS: _VIEW_ALL + ["reviews.add_reviewdecision"],
-    INSTRUCTORS: _VIEW_ALL
+    REVIEWERS: _VIEW_ALL + _BREAK_GLASS + ["reviews.add_reviewdecision"],
+    INSTRUCTORS: _VIEW_ALL + _BREAK_GLASS
     + ["exams.add_exam", "exams.change_exam", "exams.add_enrollment", "exams.change_enrollment",
        "exams.delete_enrollment", "auth.view_user"],
     INSTITUTION_ADMINS: _VIEW_ALL
     + ["exams.add_course", "exams.change_course", "exams.add_exam", "exams.change_exam",
        "exams.add_enrollment", "exams.change_enrollment", "exams.delete_enrollment",
        "exams.add_coursestaff", "exams.change_coursestaff", "exams.delete_coursestaff",
-       "reviews.view_auditevent", "auth.view_user"],
+       "reviews.view_auditevent", "auth.view_user"]
+    + _BREAK_GLASS
+    + ["reviews.view_erasurerequest", "reviews.add_erasurerequest",
+       "reviews.view_shredrecord", "reviews.view_sessionkey"],
 }
 
 

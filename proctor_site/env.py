@@ -65,3 +65,41 @@ def env_secret(name: str) -> str | None:
         return Path(path).read_text().strip()
     except OSError as exc:
         raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc}") from exc
+
+
+def env_keyring(name: str) -> dict[int, bytes]:
+    """A versioned key ring from ``name`` (or ``name_FILE``): ``version:base64key`` entries
+    separated by commas, spaces or newlines, each key exactly 32 bytes. Empty when unset.
+
+    Error messages name the variable and the entry's position, never key material.
+    """
+    import base64
+    import binascii
+    import re
+
+    raw = env_secret(name)
+    if not raw:
+        return {}
+    ring: dict[int, bytes] = {}
+    for position, entry in enumerate(re.split(r"[\s,]+", raw.strip()), start=1):
+        version_text, separator, key_text = entry.partition(":")
+        if not separator or not version_text.isdigit() or int(version_text) < 1:
+            raise ImproperlyConfigured(
+                f"{name}: entry {position} is not `version:base64key` with a version >= 1."
+            )
+        try:
+            key = base64.b64decode(key_text, validate=True)
+        except binascii.Error as exc:
+            raise ImproperlyConfigured(
+                f"{name}: the key of version {version_text} is not valid base64."
+            ) from exc
+        if len(key) != 32:
+            raise ImproperlyConfigured(
+                f"{name}: the key of version {version_text} is {len(key)} bytes; AES-256 "
+                "needs 32 (generate one with `python -c \"import os,base64;"
+                "print(base64.b64encode(os.urandom(32)).decode())\"`)."
+            )
+        if int(version_text) in ring:
+            raise ImproperlyConfigured(f"{name}: version {version_text} appears twice.")
+        ring[int(version_text)] = key
+    return ring

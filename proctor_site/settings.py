@@ -13,7 +13,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from proctor_site.env import env_bool, env_int, env_list, env_secret, env_str
+from proctor_site.env import env_bool, env_int, env_keyring, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PROCTOR_VAR_DIR", str(BASE_DIR / "var")))
@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "exams",
     "monitoring",
-    "reviews",
+    "reviews",  # last of ours: its post_migrate sets up the role groups (exams/apps.py)
 ]
 
 MIDDLEWARE = [
@@ -147,6 +147,11 @@ MEDIA_URL = "media/"
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Evidence and retained originals: encrypted per session on top of "default".
+    "evidence": {
+        "BACKEND": "reviews.privacy.storage.EncryptedStorage",
+        "OPTIONS": {"inner": "default"},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -196,3 +201,17 @@ LOGGING = {
 
 # Proctor: upper bounds the server enforces whatever an exam's policy says.
 PROCTOR_MAX_FRAME_BYTES = env_int("PROCTOR_MAX_FRAME_BYTES", 2 * 1024 * 1024, minimum=1024)
+
+# Encryption at rest (reviews/privacy/, docs/encryption.md). The key ring is a secret:
+# versioned `version:base64key` entries; no usable default. Unset with DEBUG on, a development
+# ring is derived from SECRET_KEY; unset with DEBUG off, the check privacy.E001 refuses to start.
+PROCTOR_KEYRING = env_keyring("PROCTOR_KEYRING")
+PROCTOR_KEYRING_ACTIVE = env_int("PROCTOR_KEYRING_ACTIVE", 0, minimum=0)  # 0: highest version
+PROCTOR_DEK_CACHE_S = env_int("PROCTOR_DEK_CACHE_S", 30, minimum=0)
+# Break-glass viewing of retained original frames: how long an approved grant lasts.
+PROCTOR_BREAK_GLASS_GRANT_MIN = env_int("PROCTOR_BREAK_GLASS_GRANT_MIN", 30, minimum=1)
+PROCTOR_RETENTION_BATCH = env_int("PROCTOR_RETENTION_BATCH", 200, minimum=1)
+CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
+    "task": "privacy.apply_retention",
+    "schedule": env_int("PROCTOR_RETENTION_EVERY_S", 3600, minimum=60),
+}

@@ -19,4 +19,5 @@ urlpatterns = [
     path("exams/", include("exams.urls")),
     path("review/", include("reviews.urls")),
     path("admin/", admin.site.urls),
+    path("privacy/", include("reviews.privacy.urls")),
 ]

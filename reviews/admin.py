@@ -14,6 +14,10 @@ from reviews import permissions
 from reviews.admin_actions import dismiss_incidents, export_incidents_csv
 from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
 
+# Importing reviews/privacy/admin.py also registers the admins of the data keys and the
+# lifecycle records: the admin autodiscovers only <app>.admin.
+from reviews.privacy.admin import EncryptedFieldsAdminMixin
+
 
 class ReadOnlyHistoryAdmin(CourseScopedAdmin):
     course_path = "session__exam__course"
@@ -32,17 +36,13 @@ class ReadOnlyHistoryAdmin(CourseScopedAdmin):
 
 
 @admin.register(Incident)
-class IncidentAdmin(ReadOnlyHistoryAdmin):
+class IncidentAdmin(EncryptedFieldsAdminMixin, ReadOnlyHistoryAdmin):
     list_display = ["kind", "severity", "status", "started_at", "ended_at", "score", "session"]
     list_filter = ["status", "kind", "severity", ("session__exam__course", RelatedOnly)]
     search_fields = ["session__student__username", "session__exam__title"]
     date_hierarchy = "started_at"
     list_select_related = ["session__student", "session__exam"]
-    exclude = ["payload"]
     actions = [dismiss_incidents, export_incidents_csv]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name != "payload"]
 
     def has_review_permission(self, request):
         # Dismissing is a review decision: reviewers of some course only (the action
@@ -59,7 +59,7 @@ class EvidenceAdmin(ReadOnlyHistoryAdmin):
 
 
 @admin.register(ReviewDecision)
-class ReviewDecisionAdmin(ReadOnlyHistoryAdmin):
+class ReviewDecisionAdmin(EncryptedFieldsAdminMixin, ReadOnlyHistoryAdmin):
     list_display = ["decision", "reviewer", "incident", "session", "created_at"]
     list_filter = ["decision", ("session__exam__course", RelatedOnly)]
     date_hierarchy = "created_at"

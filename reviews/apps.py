@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ReviewsConfig(AppConfig):
     name = "reviews"
     verbose_name = "Reviews and audit"
+
+    def ready(self) -> None:
+        from reviews.privacy import checks  # noqa: F401  (registers the key ring check)

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from exams.models import Course, ExamSession
+from reviews.privacy.fields import EncryptedBinaryField, EncryptedTextField
+
+# The data keys and lifecycle records are defined in reviews/privacy/models.py; importing
+# them here is what makes them models of the reviews app (Django imports only <app>.models).
+from reviews.privacy.models import (  # noqa: F401
+    BreakGlassGrant,
+    ErasureRequest,
+    OriginalFrame,
+    SessionKey,
+    ShredRecord,
+)
+from reviews.privacy.storage import evidence_storage, evidence_upload_to
 
 
 class Incident(models.Model):
     """Something a check flagged during a session, for a reviewer to confirm or dismiss.
 
     Only what must be queried is plain (kind, times, severity, score, status); the details
-    a reviewer reads go in ``payload``, which holds ciphertext once encryption is on.
+    a reviewer reads go in ``payload`` (bytes, usually JSON), encrypted under the session's
+    data key and bound to this row's ``uid`` (reviews/privacy/fields.py).
     """
 
     class Kind(models.TextChoices):
@@ -49,8 +64,12 @@ class Incident(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True, help_text="Empty while still open.")
     score = models.FloatField(default=0.0, help_text="The check's confidence, 0 to 1.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    payload = models.BinaryField(
-        default=bytes, blank=True, help_text="Details for reviewers (encrypted at rest)."
+    uid = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False,
+        help_text="The row's identity in its ciphertexts' associated data.",
+    )
+    payload = EncryptedBinaryField(
+        help_text="Details for reviewers, usually JSON bytes (encrypted at rest)."
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -87,7 +106,10 @@ class Evidence(models.Model):
     )
     seq = models.PositiveIntegerField(help_text="The frame's sequence number in the session.")
     captured_at = models.DateTimeField()
-    image = models.FileField(upload_to="evidence/%Y/%m/%d/", max_length=255)
+    # Encrypted under the session's data key by the storage (reviews/privacy/storage.py).
+    image = models.FileField(
+        upload_to=evidence_upload_to, storage=evidence_storage, max_length=255
+    )
     content_type = models.CharField(max_length=64, default="image/jpeg")
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
@@ -122,7 +144,11 @@ class ReviewDecision(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions"
     )
     decision = models.CharField(max_length=16, choices=Decision.choices)
-    note = models.TextField(blank=True)
+    uid = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False,
+        help_text="The row's identity in its ciphertexts' associated data.",
+    )
+    note = EncryptedTextField(help_text="The reviewer's note (encrypted at rest).")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

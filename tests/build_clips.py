@@ -28,7 +28,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from monitoring.vision.detect import Face, ShortRangeDetector  # noqa: E402
-from monitoring.vision.landmarks import FaceLandmarker  # noqa: E402
+from monitoring.vision.landmarks import FaceLandmarker, shared_landmarker  # noqa: E402
 
 BgrImage = npt.NDArray[np.uint8]
 
@@ -47,9 +47,12 @@ def astronaut_bgr() -> BgrImage:
     return np.ascontiguousarray(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
 
 
-@functools.cache
 def _tools() -> tuple[ShortRangeDetector, FaceLandmarker]:
-    return ShortRangeDetector(), FaceLandmarker()
+    """The process-wide detector and landmarker (the privacy core closes its detector
+    before the interpreter's executors shut down, so no teardown noise)."""
+    from monitoring.vision.pipeline import shared_face_finder
+
+    return shared_face_finder().close_range, shared_landmarker()
 
 
 def face_mesh(image_bgr: BgrImage) -> npt.NDArray[np.float64]:

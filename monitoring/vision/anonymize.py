@@ -12,6 +12,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from monitoring.vision.detect import Face
 from monitoring.vision.errors import InvalidPolicy
@@ -39,6 +40,10 @@ class AnonymizationPolicy:
     by that fraction of its size (hair, ears, jaw). ``persistence_frames``: a face that
     disappears keeps its region hidden for this many frames (covers one-frame misses).
     ``blur_frame_when_no_face``: blur the whole frame when no face is found at all.
+    ``head_top``: the hidden region starts this fraction of the face height above the
+    face box, because detector boxes end at the forehead while hair and hairline identify
+    a person too, and an untouched head outline around a blurred oval is what detectors
+    found again (blur, ellipse: 12 of 69 hidden faces with 0, 3 with 0.35).
     """
 
     method: Method = "blur"
@@ -47,6 +52,7 @@ class AnonymizationPolicy:
     margin: float = 0.25
     blur_frame_when_no_face: bool = False
     persistence_frames: int = 5
+    head_top: float = 0.35
 
     def __post_init__(self) -> None:
         if self.method not in ("blur", "pixelate", "mask"):
@@ -64,6 +70,11 @@ class AnonymizationPolicy:
             raise InvalidPolicy(
                 f"Margin must be between 0 and 2 (a fraction of the face size), got "
                 f"{self.margin}."
+            )
+        if not 0.0 <= self.head_top <= 1.0:
+            raise InvalidPolicy(
+                f"head_top must be between 0 and 1 (a fraction of the face height), got "
+                f"{self.head_top}."
             )
         if not 0 <= self.persistence_frames <= 300:
             raise InvalidPolicy(
@@ -114,6 +125,57 @@ def _hidden_region(region: BgrImage, face_width: int, policy: AnonymizationPolic
     return as_bgr(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
+def _ellipse_geometry(
+    face: Face, margin: float, width: int, height: int
+) -> tuple[tuple[int, int, int, int], float, float, float, float]:
+    """Region, centre and semi-axes of the ellipse that hides a face.
+
+    The semi-axes are at least ``0.5 + margin`` of the face size and large enough that the
+    face box's corners lie inside the fully opaque part (see ``_FEATHER_START``).
+    """
+    x1, y1, x2, y2 = face.box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    # 0.05 of slack: the fade is interpolated from a coarse grid (``_ellipse_alpha``).
+    corner = 0.5 * np.sqrt(2.0 / (_FEATHER_START - 0.05))
+    ax = face.width * max(0.5 + margin, corner)
+    ay = face.height * max(0.5 + margin, corner)
+    region = (
+        max(0, int(np.floor(cx - ax))),
+        max(0, int(np.floor(cy - ay))),
+        min(width, int(np.ceil(cx + ax))),
+        min(height, int(np.ceil(cy + ay))),
+    )
+    return region, cx, cy, ax, ay
+
+
+# The ellipse is opaque up to this squared normalised radius and fades out to 1.0, so its
+# edge is soft: a hard edge between a strongly blurred face and the sharp surroundings is
+# itself a face-shaped outline.
+_FEATHER_START = 0.75
+
+
+def _ellipse_alpha(
+    x1: int, y1: int, x2: int, y2: int, cx: float, cy: float, ax: float, ay: float
+) -> npt.NDArray[np.float32]:
+    """Opacity of the soft ellipse over the region, 1 inside, fading to 0 at its edge.
+
+    Computed on a grid at most 48 cells across and resized: the fade is smooth anyway, and
+    this keeps the cost flat for large faces.
+    """
+    width, height = x2 - x1, y2 - y1
+    step = max(1.0, max(width, height) / 48)
+    grid_w, grid_h = max(2, round(width / step)), max(2, round(height / step))
+    xs = ((x1 + (np.arange(grid_w, dtype=np.float32) + 0.5) * width / grid_w - cx) / ax) ** 2
+    ys = ((y1 + (np.arange(grid_h, dtype=np.float32) + 0.5) * height / grid_h - cy) / ay) ** 2
+    radius = ys[:, None] + xs[None, :]
+    alpha = np.clip((1.0 - radius) / (1.0 - _FEATHER_START), 0.0, 1.0).astype(np.float32)
+    if (grid_w, grid_h) != (width, height):
+        return np.asarray(
+            cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32
+        )
+    return alpha
+
+
 def anonymize_faces(
     image_bgr: BgrImage, faces: list[Face], policy: AnonymizationPolicy = DEFAULT_POLICY
 ) -> BgrImage:
@@ -121,30 +183,27 @@ def anonymize_faces(
     output = image_bgr.copy()
     height, width = output.shape[:2]
     for face in faces:
-        x1, y1, x2, y2 = expand_box(face.box, policy.margin, width, height)
+        face_size = max(face.width, face.height)
+        head = Face(
+            box=(face.box[0], max(0, round(face.box[1] - policy.head_top * face.height)),
+                 face.box[2], face.box[3]),
+            score=face.score,
+        )
+        if policy.shape == "box":
+            x1, y1, x2, y2 = expand_box(head.box, policy.margin, width, height)
+            if x2 > x1 and y2 > y1:
+                region = output[y1:y2, x1:x2]
+                region[:] = _hidden_region(region, face_size, policy)
+            continue
+        (x1, y1, x2, y2), cx, cy, ax, ay = _ellipse_geometry(head, policy.margin, width, height)
         if x2 <= x1 or y2 <= y1:
             continue
         region = output[y1:y2, x1:x2]
-        hidden = _hidden_region(region, max(face.width, face.height), policy)
-        if policy.shape == "box":
-            region[:] = hidden
-            continue
-        # The ellipse must cover the face box's corners whatever the margin: its semi-axes
-        # are at least half the box size times sqrt(2).
-        fx1, fy1, fx2, fy2 = face.box
-        centre = ((fx1 + fx2) / 2 - x1, (fy1 + fy2) / 2 - y1)
-        axes = (
-            max((x2 - x1) / 2, face.width * 0.7072),
-            max((y2 - y1) / 2, face.height * 0.7072),
+        hidden = _hidden_region(region, face_size, policy)
+        alpha = _ellipse_alpha(x1, y1, x2, y2, cx, cy, ax, ay)
+        region[:] = cv2.blendLinear(
+            hidden, np.ascontiguousarray(region), alpha, np.float32(1.0) - alpha
         )
-        mask = np.zeros(region.shape[:2], dtype=np.uint8)
-        cv2.ellipse(
-            mask,
-            (round(centre[0]), round(centre[1])),
-            (max(1, round(axes[0])), max(1, round(axes[1]))),
-            0, 0, 360, 255, -1,
-        )
-        np.copyto(region, hidden, where=mask[..., None].astype(bool))
     return output
 
 

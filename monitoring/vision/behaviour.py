@@ -80,6 +80,7 @@ class BehaviourAnalyzer:
         pose: HeadPose | None = None
         gaze: Gaze | None = None
         person_count: int | None = None
+        is_pose_unreadable = False
         sure = sorted(
             (f for f in faces if f.score >= policy.face_min_score),
             key=lambda f: f.width * f.height,
@@ -126,6 +127,10 @@ class BehaviourAnalyzer:
                 self._last = (face, pose, gaze)
             elif self._last is not None:
                 _, pose, gaze = self._last
+            # A sure face, big enough and lit, that the mesh or the canonical face cannot
+            # read is in practice a head turned into profile (measured: heads rendered at
+            # 70-75 degrees of yaw), the most obvious way of looking away.
+            is_pose_unreadable = pose is None and face.width >= MIN_FACE_WIDTH_PX
         return FrameObservation(
             t_s=t_s,
             frame_id=frame_id,
@@ -134,6 +139,7 @@ class BehaviourAnalyzer:
             pose=pose,
             gaze=gaze,
             person_count=person_count,
+            is_pose_unreadable=is_pose_unreadable,
         )
 
     def _measure(

@@ -20,10 +20,11 @@ How a rule fires, for every kind alike:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
@@ -63,6 +64,7 @@ _BASE_SEVERITY: dict[str, Severity] = {
 # 640x480) and it averages away sensor noise for the darkness test while keeping enough of
 # it (4x4 blocks at 640x480) that a live camera never yields two identical thumbnails.
 _THUMBNAIL_SIZE = (160, 120)
+_SNAPSHOT_VERSION = 1
 
 
 class RuleError(VisionError):
@@ -121,6 +123,10 @@ class RulePolicy:
     # Gaps shorter than this do not end an incident: detectors blink for a frame or two,
     # and at the default 2 analysed frames per second two seconds is four frames.
     close_after_s: float = 2.0
+    # Observations further apart than this do not continue a run or an incident: nothing
+    # was seen in between (a dropped connection, a paused upload), and the gap itself is
+    # the session's business, not evidence of the condition.
+    max_gap_s: float = 10.0
     # An incident that lasts this long is raised one severity level.
     escalate_after_s: float = 30.0
     # Faces below this detector score do not count for no_face / multiple_faces. The
@@ -151,10 +157,14 @@ class RulePolicy:
             "camera_frozen_min_s",
             "speech_min_s",
             "close_after_s",
+            "max_gap_s",
             "escalate_after_s",
             "looking_away_yaw_deg",
             "looking_away_pitch_deg",
             "looking_away_gaze",
+            "face_min_score",
+            "camera_blocked_max_luma",
+            "camera_blocked_max_contrast",
             "camera_frozen_max_change",
         ):
             value = getattr(self, name)
@@ -232,7 +242,9 @@ class FrameObservation:
     primary (largest) face, ``None`` when not measured. ``person_count``, when given, is
     how many of ``faces`` the analysis confirmed as people (``BehaviourAnalyzer`` checks
     every face beyond the first with the face mesh); ``None`` counts the faces scoring at
-    least ``RulePolicy.face_min_score``.
+    least ``RulePolicy.face_min_score``. ``is_pose_unreadable``: the primary face was big
+    enough and lit but yielded no pose (a head turned into profile); it counts as looking
+    away.
     """
 
     t_s: float
@@ -242,6 +254,7 @@ class FrameObservation:
     pose: HeadPose | None = None
     gaze: Gaze | None = None
     person_count: int | None = None
+    is_pose_unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +309,9 @@ class RuleEngine:
         self._next_incident_id = 1
         self._last_video_t: float | None = None
         self._last_audio_t: float | None = None
+        # The previous frame's thumbnail lives in memory only; a snapshot keeps its digest.
         self._previous_stats: FrameStats | None = None
+        self._previous_digest: str | None = None
 
     @property
     def open_kinds(self) -> frozenset[str]:
@@ -322,11 +337,15 @@ class RuleEngine:
             or stats.luma_contrast <= policy.camera_blocked_max_contrast
         )
         previous, self._previous_stats = self._previous_stats, stats
-        is_frozen = (
-            previous is not None
-            and not is_blocked  # a black frame repeats itself without being frozen
-            and frame_change(previous, stats) <= policy.camera_frozen_max_change
-        )
+        previous_digest, self._previous_digest = self._previous_digest, _digest(stats)
+        if previous is not None:
+            change = frame_change(previous, stats)
+        else:
+            # Restored from a snapshot: only an exact repeat is recognised.
+            is_repeat = previous_digest is not None and previous_digest == self._previous_digest
+            change = 0.0 if is_repeat else math.inf
+        # A black frame repeats itself without being frozen.
+        is_frozen = not is_blocked and change <= policy.camera_frozen_max_change
         conditions: dict[str, bool | None] = {
             CAMERA_BLOCKED: is_blocked,
             CAMERA_FROZEN: is_frozen,
@@ -374,9 +393,48 @@ class RuleEngine:
             track.run_started_at = None
         return events
 
+    def snapshot(self) -> dict[str, Any]:
+        """The engine's state as JSON-ready values, to carry a session across processes
+        (a Celery task per frame, a worker restart). Holds no pixels: the previous frame is
+        kept as a digest, so a frozen feed is still recognised after ``restore``."""
+        return {
+            "version": _SNAPSHOT_VERSION,
+            "next_incident_id": self._next_incident_id,
+            "last_video_t": self._last_video_t,
+            "last_audio_t": self._last_audio_t,
+            "previous_digest": self._previous_digest,
+            "tracks": {kind: asdict(track) for kind, track in self._tracks.items()},
+        }
+
+    @classmethod
+    def restore(cls, policy: RulePolicy, snapshot: dict[str, Any]) -> RuleEngine:
+        """An engine continuing from ``snapshot()``; raises ``RuleError`` on a snapshot of
+        another version or shape."""
+        if snapshot.get("version") != _SNAPSHOT_VERSION:
+            raise RuleError(
+                f"Rule engine snapshot version {snapshot.get('version')!r} is not "
+                f"{_SNAPSHOT_VERSION}; start a new engine for this session."
+            )
+        engine = cls(policy)
+        try:
+            engine._next_incident_id = int(snapshot["next_incident_id"])
+            engine._last_video_t = snapshot["last_video_t"]
+            engine._last_audio_t = snapshot["last_audio_t"]
+            engine._previous_digest = snapshot["previous_digest"]
+            for kind, fields in snapshot["tracks"].items():
+                engine._tracks[kind] = _Track(**fields)
+        except (KeyError, TypeError) as error:
+            raise RuleError(
+                f"Rule engine snapshot is malformed ({error!r}); start a new engine for this "
+                "session."
+            ) from error
+        return engine
+
     def _is_looking_away(self, observation: FrameObservation) -> bool | None:
         policy = self.policy
         pose, gaze = observation.pose, observation.gaze
+        if observation.is_pose_unreadable:
+            return True
         if pose is None and gaze is None:
             return None
         if pose is not None and (
@@ -391,10 +449,26 @@ class RuleEngine:
     def _update(
         self, kind: str, holds: bool | None, t: float, frame_id: int
     ) -> list[IncidentEvent]:
-        if kind not in self.policy.enabled_checks or holds is None:
-            return []
         track = self._tracks[kind]
         events: list[IncidentEvent] = []
+        if kind not in self.policy.enabled_checks:
+            # Switched off mid-session (an accommodation granted): end what it had open.
+            if track.incident_id is not None:
+                events.append(self._close(track))
+            track.run_started_at = None
+            return events
+        if holds is None:
+            return events
+        if (
+            holds
+            and track.run_started_at is not None
+            and t - track.last_true_at > self.policy.max_gap_s
+        ):
+            # Nothing was observed in between (a dropped connection): the run ends at its
+            # last sighting and a new one starts here.
+            if track.incident_id is not None:
+                events.append(self._close(track))
+            track.run_started_at = None
         if holds:
             if track.run_started_at is None:
                 track.run_started_at = t
@@ -469,6 +543,10 @@ class RuleEngine:
             score=round(track.frames_true / max(track.frames_in_incident, 1), 3),
             evidence_frame_ids=tuple(track.evidence),
         )
+
+
+def _digest(stats: FrameStats) -> str:
+    return hashlib.blake2b(stats.thumbnail, digest_size=16).hexdigest()
 
 
 def _raise(severity: Severity) -> Severity:

@@ -122,7 +122,7 @@ def test_unreadable_files_are_reported_and_the_run_goes_on(tmp_path):
             "analyze_media", str(broken), str(good), str(notes), "--json", stdout=out, stderr=err
         )
     assert [json.loads(line)["file"] for line in out.getvalue().splitlines()] == [str(good)]
-    assert f"{broken}: {broken} is not a readable image" in err.getvalue()
+    assert f"{broken}: JPEG header has no readable frame size" in err.getvalue()
     assert "Unsupported file type '.txt'" in err.getvalue()
 
 

@@ -33,7 +33,13 @@ def test_face_region_changes_and_background_is_kept(astronaut, method, shape):
     output = anonymize_faces(astronaut, [FACE], policy)
     assert region_changed(astronaut, output, FACE.box) > 10
     assert detail(output, FACE.box) < 0.2 * detail(astronaut, FACE.box) or method == "pixelate"
-    x1, y1, x2, y2 = expand_box(FACE.box, policy.margin, 512, 512)
+    # The hidden region starts head_top face heights above the face box (hair), and the
+    # soft-edged ellipse reaches a little past the margin (0.85 of the box size from its
+    # centre) so that the box's corners stay fully covered.
+    reach = policy.margin if shape == "box" else 0.36
+    x1, y1, x2, y2 = FACE.box
+    head = (x1, round(y1 - policy.head_top * (y2 - y1)), x2, y2)
+    x1, y1, x2, y2 = expand_box(head, reach, 512, 512)
     outside = np.ones(astronaut.shape[:2], bool)
     outside[y1:y2, x1:x2] = False
     assert np.array_equal(output[outside], astronaut[outside])
@@ -88,7 +94,8 @@ def test_whole_frame_blur_removes_all_detail(astronaut):
      ("shape", "star", "Unknown shape 'star'"),
      ("strength", 0, "between 1 and 10, got 0"),
      ("margin", -0.1, "between 0 and 2 .* got -0.1"),
-     ("persistence_frames", -1, "between 0 and 300, got -1")],
+     ("persistence_frames", -1, "between 0 and 300, got -1"),
+     ("head_top", 1.5, "between 0 and 1 .* got 1.5")],
 )
 def test_invalid_policy_values_are_refused_with_the_value(field, value, message):
     with pytest.raises(InvalidPolicy, match=message):
@@ -108,10 +115,13 @@ def redetections(finder, image, policy):
     return faces, output, again
 
 
+@pytest.mark.parametrize("method", ["blur", "mask"])
 @pytest.mark.parametrize("name", IRREVERSIBILITY_IMAGES)
-def test_detectors_find_no_face_in_regions_masked_as_boxes(finder, load_quality_image, name):
+def test_detectors_find_no_face_in_regions_hidden_as_boxes(
+    finder, load_quality_image, name, method
+):
     image, labels = load_quality_image(name)
-    faces, _, again = redetections(finder, image, AnonymizationPolicy(method="mask", shape="box"))
+    faces, _, again = redetections(finder, image, AnonymizationPolicy(method=method, shape="box"))
     assert len(faces) >= len(labels) > 0
     assert again == []
 
@@ -121,9 +131,10 @@ def test_detectors_find_no_face_in_regions_masked_as_boxes(finder, load_quality_
 def test_what_detectors_find_again_in_hidden_regions_is_a_featureless_blob(
     finder, load_quality_image, name, method
 ):
-    # BlazeFace fires on a head-shaped blob (hair around a smooth oval) even when the oval is
-    # a solid mask, so the strict "no detection" holds only for box masks (above). For the
-    # other methods we check that the face under whatever is found again has no detail left.
+    # Detectors can fire on a smooth head-shaped oval, even a solid one, so the strict "no
+    # detection" holds for boxes (above; 3 of 69 hidden faces are found again as ellipses on
+    # the quality set, see benchmarks/quality.py). For ellipses we check that the face
+    # under whatever is found again has no detail left.
     image, _ = load_quality_image(name)
     faces, output, again = redetections(finder, image, AnonymizationPolicy(method=method))
     for found in again:

@@ -92,6 +92,30 @@ def test_decompression_bomb_is_refused_from_the_header_without_allocating():
     assert peak < 1_000_000  # the image would be 1.2 GB
 
 
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A JPEG header whose frame (SOF0) claims width x height, followed by nothing useful."""
+    sof = struct.pack(">BHHB", 8, height, width, 3) + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
+    return (b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00"
+            + b"\x00\x01\x00\x01\x00\x00" + b"\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof
+            + b"\xff\xd9")
+
+
+def webp_declaring(width: int, height: int) -> bytes:
+    """An extended (VP8X) WebP header claiming a canvas of width x height."""
+    payload = b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little") + (
+        height - 1).to_bytes(3, "little")
+    body = b"WEBP" + b"VP8X" + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize("declaring", [jpeg_declaring, webp_declaring])
+def test_jpeg_and_webp_bombs_are_refused_from_the_header(declaring):
+    started = time.perf_counter()
+    with pytest.raises(ImageTooLarge, match=r"20000x20000 pixels"):
+        decode_image(declaring(20000, 20000))
+    assert time.perf_counter() - started < 0.05
+
+
 def test_pixel_limit_applies_within_the_side_limits():
     with pytest.raises(ImageTooLarge, match=r"16777216 pixels \(4096x4096\), over the 16000000"):
         probe_image(png_declaring(4096, 4096))

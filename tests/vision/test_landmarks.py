@@ -94,3 +94,35 @@ def test_loose_off_centre_box_is_refined_on_the_mesh(landmarker):
     eye_gap = np.linalg.norm(tight.points[LEFT_EYE_OUTER, :2] - tight.points[RIGHT_EYE_OUTER, :2])
     error = np.linalg.norm(refined.points[:, :2] - tight.points[:, :2], axis=1)
     assert np.median(error) < 0.05 * eye_gap
+
+
+def test_tasks_face_landmarker_misreads_the_legacy_model_so_we_run_it_directly(landmarker):
+    """Why landmarks.py does not use MediaPipe Tasks: pinned here so that a MediaPipe
+    upgrade that fixes it fails this test and prompts a second look."""
+    import io
+    import zipfile
+
+    import cv2
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    from monitoring.vision.detect import MODELS_DIR
+
+    bundle = io.BytesIO()
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.write(MODELS_DIR / "face_detection_short_range.tflite", "face_detector.tflite")
+        archive.write(MODELS_DIR / "face_landmark.tflite", "face_landmarks_detector.tflite")
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_buffer=bundle.getvalue()), num_faces=1
+    )
+    rgb = cv2.cvtColor(astronaut_bgr(), cv2.COLOR_BGR2RGB)
+    with vision.FaceLandmarker.create_from_options(options) as tasks:
+        result = tasks.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
+    tasks_points = np.array([(p.x * 512, p.y * 512, p.z) for p in result.face_landmarks[0]])
+    ours = landmarker.detect(astronaut_bgr(), largest_face(astronaut_bgr()))
+    assert ours is not None
+    assert len(tasks_points) == 478  # 468 mesh points and 10 of padding
+    eye_gap = np.linalg.norm(ours.points[LEFT_EYE_OUTER, :2] - ours.points[RIGHT_EYE_OUTER, :2])
+    error = np.linalg.norm(tasks_points[:468, :2] - ours.points[:, :2], axis=1)
+    assert np.median(error) > eye_gap / 2  # scattered over the head
+    assert not tasks_points[:, 2].any()  # and flat

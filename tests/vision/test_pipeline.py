@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -9,7 +10,12 @@ from monitoring.vision.anonymize import AnonymizationPolicy
 from monitoring.vision.decode import decode_image, encode_jpeg
 from monitoring.vision.detect import CenterFaceDetector, Face
 from monitoring.vision.errors import CorruptImage, DetectionFailed, UnsupportedFormat
-from monitoring.vision.pipeline import FaceFinder, FrameAnonymizer, anonymize_jpeg
+from monitoring.vision.pipeline import (
+    FaceFinder,
+    FrameAnonymizer,
+    anonymize_jpeg,
+    shared_face_finder,
+)
 from monitoring.vision.tracking import FaceTracker
 
 from .conftest import detail, is_anonymized, region_changed
@@ -148,3 +154,28 @@ def test_wide_detector_on_a_cadence_still_runs_at_a_scene_cut(finder, load_quali
 def test_centerface_rejects_a_non_bgr_array():
     with CenterFaceDetector() as detector, pytest.raises(DetectionFailed, match="BGR uint8"):
         detector.detect(np.zeros((10, 10), np.uint8))
+
+
+def test_wide_detector_on_a_cadence_runs_when_someone_appears_in_a_still_scene(
+    finder, load_quality_image
+):
+    group, labels = load_quality_image("group_1")
+    empty, _ = load_quality_image("landscape_001")
+    empty = np.ascontiguousarray(cv2.resize(empty, (group.shape[1], group.shape[0])))
+    x1, y1, x2, y2 = min(labels, key=lambda box: box[2] - box[0])  # the smallest face
+    pad = (x2 - x1) // 2
+    arrived = empty.copy()
+    patch = (slice(max(0, y1 - pad), y2 + pad), slice(max(0, x1 - pad), x2 + pad))
+    arrived[patch] = group[patch]
+    anonymizer = FrameAnonymizer(finder=finder, wide_every_n_frames=25)
+    for _ in range(3):
+        anonymizer.process(empty)
+    runs_before = anonymizer.wide_runs
+    result = anonymizer.process(arrived)
+    assert anonymizer.wide_runs == runs_before + 1
+    assert is_anonymized(arrived, result.image, (x1, y1, x2, y2))
+
+
+def test_detectors_are_loaded_once_per_process():
+    assert shared_face_finder() is shared_face_finder()
+    assert FrameAnonymizer().finder is FrameAnonymizer().finder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -225,3 +226,59 @@ def test_frames_out_of_order_are_refused():
 def test_frame_stats_refuses_a_grey_image():
     with pytest.raises(RuleError, match="Expected a BGR uint8 image"):
         frame_stats(np.zeros((480, 640), np.uint8))
+
+
+def test_snapshot_and_restore_continue_the_session_exactly():
+    policy = RulePolicy(no_face_min_s=3.0)
+    whole = RuleEngine(policy)
+    events_whole = drive(whole, 2) + drive(whole, 6, start_s=2, faces=(), first_id=10)
+    events_whole += drive(whole, 4, start_s=8, first_id=30)
+
+    first = RuleEngine(policy)
+    events = drive(first, 2) + drive(first, 2, start_s=2, faces=(), first_id=10)
+    saved = json.loads(json.dumps(first.snapshot()))  # through a store such as Redis
+    second = RuleEngine.restore(policy, saved)
+    events += drive(second, 4, start_s=4, faces=(), first_id=14)
+    events += drive(second, 4, start_s=8, first_id=30)
+    assert [(e.action, e.incident_id, e.started_at, e.ended_at) for e in events] == [
+        (e.action, e.incident_id, e.started_at, e.ended_at) for e in events_whole
+    ]
+    assert events[0].started_at == 2.0
+
+
+def test_snapshot_holds_no_pixels_but_still_sees_a_frozen_feed():
+    engine = RuleEngine(RulePolicy(camera_frozen_min_s=0.0))
+    engine.observe(FrameObservation(0.0, 1, (STUDENT,), FROZEN, FRONTAL))
+    saved = json.dumps(engine.snapshot())
+    assert len(saved) < 2_000  # a 160x120 thumbnail alone would be 19 200 bytes
+    restored = RuleEngine.restore(RulePolicy(camera_frozen_min_s=0.0), json.loads(saved))
+    restored.observe(FrameObservation(0.5, 2, (STUDENT,), FROZEN, FRONTAL))
+    assert restored.open_kinds == {"camera_frozen"}
+
+
+def test_snapshot_of_another_version_is_refused():
+    snapshot = RuleEngine(RulePolicy()).snapshot() | {"version": 99}
+    with pytest.raises(RuleError, match="snapshot version 99 is not 1"):
+        RuleEngine.restore(RulePolicy(), snapshot)
+
+
+def test_gap_without_frames_ends_the_incident_at_its_last_sighting():
+    engine = RuleEngine(RulePolicy(no_face_min_s=2.0, max_gap_s=10.0))
+    events = drive(engine, 5, faces=())
+    # The connection drops for a minute; the seat is still empty when it comes back.
+    events += drive(engine, 5, start_s=65, faces=(), first_id=100)
+    assert [(e.action, e.incident_id, e.started_at, e.ended_at) for e in events] == [
+        ("open", 1, 0.0, None),
+        ("close", 1, 0.0, 4.5),
+        ("open", 2, 65.0, None),
+    ]
+
+
+def test_rule_switched_off_mid_session_closes_its_open_incident():
+    policy = RulePolicy(no_face_min_s=1.0)
+    engine = RuleEngine(policy)
+    drive(engine, 4, faces=())
+    resumed = RuleEngine.restore(policy.with_accommodations({"no_face"}), engine.snapshot())
+    events = drive(resumed, 1, start_s=4, faces=())
+    assert [(e.action, e.kind, e.ended_at) for e in events] == [("close", "no_face", 3.5)]
+    assert resumed.open_kinds == frozenset()

@@ -103,3 +103,21 @@ def test_frozen_stream_opens_camera_frozen_but_a_live_one_does_not(is_frozen):
     engine = run_frames(frames, lambda _: [face])
     assert engine.open_kinds == ({"camera_frozen"} if is_frozen else set())
     assert frames[0].shape[:2][::-1] == FRAME_SIZE
+
+
+def test_head_turned_into_profile_has_no_pose_and_counts_as_looking_away():
+    profile = turn_face(astronaut_bgr(), yaw_deg=-75)
+    face = largest_face(profile)  # the privacy core still finds (and hides) it
+    observation = BehaviourAnalyzer(RulePolicy()).analyze(profile, [face], t_s=0, frame_id=0)
+    assert observation.pose is None and observation.is_pose_unreadable
+    engine = RuleEngine(RulePolicy().without_durations())
+    engine.observe(observation)
+    assert engine.open_kinds == {"looking_away"}
+
+
+def test_frontal_face_is_never_unreadable():
+    frames = [_frames_present(), astronaut_bgr(), np.ascontiguousarray(astronaut_bgr()[:, 200:])]
+    analyzer = BehaviourAnalyzer(RulePolicy())
+    for index, frame in enumerate(frames):
+        observation = analyzer.analyze(frame, [largest_face(frame)], t_s=index, frame_id=index)
+        assert not observation.is_pose_unreadable and observation.pose is not None

@@ -31,22 +31,24 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitoring.vision.behaviour import BehaviourAnalyzer
-from monitoring.vision.errors import VisionError
+from monitoring.vision.decode import DecodeLimits, decode_image
+from monitoring.vision.errors import UnsupportedMedia, VisionError
 from monitoring.vision.gaze import GazeEstimator
 from monitoring.vision.landmarks import FaceLandmarker
 from monitoring.vision.pipeline import FaceFinder
 from monitoring.vision.rules import FrameObservation, RuleEngine, RulePolicy
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+# Recorded media may be bigger than live webcam frames; still bounded against bombs (the
+# same limits as anonymize_media).
+OFFLINE_LIMITS = DecodeLimits(
+    max_bytes=64 * 1024 * 1024, max_width=10_000, max_height=10_000, max_pixels=50_000_000
+)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 _TABLE_HEADER = (
     f"{'file':<28} {'t':>7} {'size':>9} {'faces':>5} {'yaw':>6} {'pitch':>6} {'roll':>6} "
     f"{'gaze x':>6} {'gaze y':>6}  incidents"
 )
-
-
-class MediaUnreadable(VisionError):
-    """A file that is not a readable image or video."""
 
 
 class Command(BaseCommand):
@@ -127,7 +129,7 @@ class Command(BaseCommand):
                 engine.observe(observation)
                 yield _row(path, frame, observation, engine, t_s=t_s)
         else:
-            raise MediaUnreadable(
+            raise UnsupportedMedia(
                 f"Unsupported file type {suffix or '(none)'!r}; images: "
                 f"{', '.join(sorted(IMAGE_SUFFIXES))}; videos: "
                 f"{', '.join(sorted(VIDEO_SUFFIXES))}."
@@ -135,11 +137,9 @@ class Command(BaseCommand):
 
 
 def _read_image(path: Path) -> np.ndarray:
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise MediaUnreadable(f"{path} is not a readable image ({data.size} bytes).")
-    return np.ascontiguousarray(image)
+    """Decode through the privacy core's safe decoder (format by magic bytes, size limits,
+    EXIF orientation applied)."""
+    return decode_image(path.read_bytes(), limits=OFFLINE_LIMITS)
 
 
 def _sample_video(
@@ -149,14 +149,14 @@ def _sample_video(
     from tqdm import tqdm
 
     if not path.is_file():
-        raise MediaUnreadable(f"{path} does not exist.")
+        raise UnsupportedMedia(f"{path} does not exist.")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise MediaUnreadable(f"OpenCV cannot open {path} as a video.")
+        raise UnsupportedMedia(f"OpenCV cannot open {path} as a video.")
     try:
         video_fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         if not video_fps > 0:
-            raise MediaUnreadable(f"{path} declares no frame rate; re-encode it.")
+            raise UnsupportedMedia(f"{path} declares no frame rate; re-encode it.")
         frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         duration_s = frame_count / video_fps
         progress = tqdm(
@@ -181,7 +181,7 @@ def _sample_video(
                         next_t += 1.0 / fps
                 index += 1
         if index == 0:
-            raise MediaUnreadable(f"{path} holds no decodable video frame.")
+            raise UnsupportedMedia(f"{path} holds no decodable video frame.")
     finally:
         capture.release()
 

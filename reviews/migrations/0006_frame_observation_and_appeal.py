@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exams', '0002_exam_suspicion_weights'),
-        ('reviews', '0001_initial'),
+        ('exams', '0003_exam_suspicion_weights'),
+        ('reviews', '0005_session_keys_and_lifecycle'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

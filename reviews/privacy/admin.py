@@ -1,0 +1,222 @@
+"""Admin for data keys, shred records, erasure requests and break-glass grants, plus the
+mixin that shows encrypted fields decrypted (and audited) only on a record's detail page.
+
+Lifecycle steps are taken through admin actions that call reviews.privacy.services, so the same
+permission checks and audit entries apply as everywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+
+from exams.admin import CourseScopedAdmin
+from reviews.privacy import services
+from reviews.privacy.errors import PrivacyError
+from reviews.privacy.fields import EncryptedField
+from reviews.privacy.models import BreakGlassGrant, ErasureRequest, SessionKey, ShredRecord
+
+
+class EncryptedFieldsAdminMixin:
+    """Encrypted fields: never in lists, read-only, decrypted only on the detail page.
+
+    The detail page shows one "Decrypted (audited)" row. Rendering it calls
+    ``services.record_reveal``: users not allowed on the course see "hidden", everyone
+    else's viewing is written to the audit trail.
+    """
+
+    def _encrypted_names(self) -> list[str]:
+        return [f.name for f in self.model._meta.fields if isinstance(f, EncryptedField)]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        hidden = set(self._encrypted_names())
+        fields = [f for f in super().get_readonly_fields(request, obj) if f not in hidden]
+        if obj is None or not hidden:
+            return fields
+
+        def decrypted(record: Any) -> str:
+            try:
+                values = services.record_reveal(
+                    actor=request.user, record=record, fields=sorted(hidden),
+                    reason="admin detail page",
+                )
+            except PrivacyError as exc:  # not allowed, or shredded
+                return f"hidden ({exc})"
+            shown = {name: services.readable(value) for name, value in values.items()}
+            return format_html(
+                "<pre>{}</pre>", json.dumps(shown, indent=2, sort_keys=True, default=str)
+            )
+
+        decrypted.short_description = "Decrypted (each viewing is audited)"
+        return [*fields, decrypted]
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [*(super().get_exclude(request, obj) or []), *self._encrypted_names()]
+
+
+class _CreatedByService:
+    """Add forms whose save calls a service: the created row replaces the form's object,
+    and a refusal (already shown as an error message) goes back to the list."""
+
+    def _adopt(self, obj, created) -> None:
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def log_addition(self, request, obj, message):
+        if obj.pk is not None:
+            return super().log_addition(request, obj, message)
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:
+            return HttpResponseRedirect(
+                reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_changelist")
+            )
+        return super().response_add(request, obj, post_url_continue)
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SessionKey)
+class SessionKeyAdmin(_ReadOnly, CourseScopedAdmin):
+    """Which KEK version wraps each session's key, and which are shredded. Never the key."""
+
+    course_path = "session__exam__course"
+    list_display = ["session", "kek_version", "created_at", "rewrapped_at", "shredded_at"]
+    list_filter = ["kek_version"]
+    fields = ["session", "kek_version", "created_at", "rewrapped_at", "shredded_at"]
+    readonly_fields = fields
+
+
+@admin.register(ShredRecord)
+class ShredRecordAdmin(_ReadOnly, CourseScopedAdmin):
+    course_path = "exam__course"
+    list_display = ["session_ref", "exam", "cause", "objects_deleted", "shredded_at"]
+    list_filter = ["cause"]
+    readonly_fields = [f.name for f in ShredRecord._meta.fields]
+
+
+def _run(request: HttpRequest, queryset: QuerySet, call, done: str) -> None:
+    ok = 0
+    for obj in queryset:
+        try:
+            call(obj)
+            ok += 1
+        except PrivacyError as exc:
+            messages.error(request, f"{obj}: {exc}")
+    if ok:
+        messages.success(request, f"{done}: {ok}.")
+
+
+@admin.register(ErasureRequest)
+class ErasureRequestAdmin(_CreatedByService, admin.ModelAdmin):
+    """Requested here (or by the student); an admin of the institution approves or rejects
+    with the actions. Approving shreds every session of the student there."""
+
+    list_display = ["student", "institution", "status", "requested_at", "decided_by",
+                    "sessions_shredded"]
+    list_filter = ["status"]
+    fields = ["student", "institution", "status", "requested_by", "requested_at",
+              "decided_by", "decided_at", "decision_note", "sessions_shredded"]
+    autocomplete_fields = ["student"]
+    actions = ["approve", "reject"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("student", "institution")
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(institution__members__user=request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return [f for f in self.fields if f not in {"student", "institution"}]
+        return self.fields
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            created = services.erasure_request(
+                student=obj.student, institution=obj.institution, actor=request.user
+            )
+        except PrivacyError as exc:
+            messages.error(request, str(exc))
+            return
+        self._adopt(obj, created)
+
+    @admin.action(description="Approve and shred the selected requests")
+    def approve(self, request, queryset):
+        _run(request, queryset,
+             lambda r: services.erasure_decide(request=r, actor=request.user, approve=True),
+             "Approved and shredded")
+
+    @admin.action(description="Reject the selected requests")
+    def reject(self, request, queryset):
+        _run(request, queryset,
+             lambda r: services.erasure_decide(request=r, actor=request.user, approve=False),
+             "Rejected")
+
+
+@admin.register(BreakGlassGrant)
+class BreakGlassGrantAdmin(_CreatedByService, CourseScopedAdmin):
+    """Staff ask here (with a reason) to see a session's original frames; an admin of the
+    institution, not the requester, approves. Grants expire on their own."""
+
+    course_path = "session__exam__course"
+    list_display = ["session", "requested_by", "status", "requested_at", "approved_by",
+                    "expires_at"]
+    list_filter = ["status"]
+    fields = ["session", "reason", "requested_by", "requested_at", "status", "approved_by",
+              "decided_at", "expires_at"]
+    raw_id_fields = ["session"]
+    actions = ["approve", "reject"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return [f for f in self.fields if f not in {"session", "reason"}]
+        return self.fields
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            created = services.break_glass_request(
+                session=obj.session, actor=request.user, reason=obj.reason
+            )
+        except PrivacyError as exc:
+            messages.error(request, str(exc))
+            return
+        self._adopt(obj, created)
+
+    @admin.action(description="Approve the selected grants (as second approver)")
+    def approve(self, request, queryset):
+        _run(request, queryset,
+             lambda g: services.break_glass_approve(grant=g, actor=request.user), "Approved")
+
+    @admin.action(description="Reject the selected grants")
+    def reject(self, request, queryset):
+        _run(request, queryset,
+             lambda g: services.break_glass_reject(grant=g, actor=request.user), "Rejected")
