@@ -6,4 +6,5 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews and audit"
 
     def ready(self) -> None:
+        from reviews import receivers  # noqa: F401  (shredding reaches appeals, frames)
         from reviews.privacy import checks  # noqa: F401  (registers the key ring check)

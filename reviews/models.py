@@ -238,6 +238,8 @@ class Appeal(models.Model):
     """A student's response to what was flagged in their session; reviewers read it.
 
     One per session: the student writes it after the exam, before or after the outcome.
+    The text is personal free text, so it is encrypted under the session's data key like
+    reviewers' notes, and shredding the session empties it (reviews/receivers.py).
     """
 
     session = models.OneToOneField(
@@ -246,7 +248,11 @@ class Appeal(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appeals"
     )
-    text = models.TextField(max_length=4000)
+    uid = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False,
+        help_text="The row's identity in its ciphertexts' associated data.",
+    )
+    text = EncryptedTextField(help_text="The student's response (encrypted at rest).")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

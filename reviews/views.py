@@ -11,7 +11,7 @@ import mimetypes
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -22,6 +22,8 @@ from reviews import permissions, selectors, services
 from reviews.errors import ReviewError
 from reviews.forms import AppealForm, IncidentDecisionForm, QueueFilterForm, ReviewCloseForm
 from reviews.models import ReviewDecision
+from reviews.privacy import services as privacy_services
+from reviews.privacy.errors import PrivacyError
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +95,19 @@ def timeline(request: HttpRequest, session_id) -> HttpResponse:
     if session is None:
         raise Http404("No such session.")
     context = _timeline_context(request, session, student_view=False)
-    if context["timeline"].selected is not None:
-        context["details"] = selectors.incident_details(context["timeline"].selected)
+    timeline = context["timeline"]
+    if timeline.selected is not None or timeline.decisions or timeline.appeal is not None:
+        # The page shows decrypted text (the incident's details, notes, the appeal): one
+        # authorized, audited reveal per view, as reviews/privacy/services.py asks.
+        try:
+            privacy_services.session_data_reveal(
+                actor=request.user, session=session, what="review timeline",
+                reason="review",
+            )
+        except PrivacyError as exc:
+            raise Http404("No such session.") from exc
+    if timeline.selected is not None:
+        context["details"] = selectors.incident_details(timeline.selected)
     context["decision_form"] = IncidentDecisionForm()
     context["close_form"] = ReviewCloseForm()
     return render(request, "reviews/timeline.html", context)
@@ -162,12 +175,19 @@ def evidence_image(request: HttpRequest, evidence_id: int) -> HttpResponse:
     evidence = selectors.evidence_for_viewer(user=request.user, evidence_id=evidence_id)
     if evidence is None:
         raise Http404("No such evidence.")
+    try:
+        # Decrypts the stored image and writes the audit entry (reviews/privacy).
+        data = privacy_services.evidence_open(
+            actor=request.user, evidence=evidence, reason="review page"
+        )
+    except PrivacyError as exc:  # not allowed, or the session was shredded
+        raise Http404("No such evidence.") from exc
     content_type = evidence.content_type or (
         mimetypes.guess_type(evidence.image.name)[0] or "application/octet-stream"
     )
     if not content_type.startswith("image/"):
         content_type = "application/octet-stream"
-    response = FileResponse(evidence.image.open("rb"), content_type=content_type)
+    response = HttpResponse(data, content_type=content_type)
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -201,6 +221,14 @@ def student_report(request: HttpRequest, session_id) -> HttpResponse:
             messages.success(request, "Your response was sent to the reviewers.")
             return redirect(reverse("reviews:student_report", args=[session.pk]) + "#appeal")
     context = _timeline_context(request, session, student_view=True)
+    if context["timeline"].appeal is not None:
+        # The student reads their own encrypted response back: audited like any reveal.
+        try:
+            privacy_services.session_data_reveal(
+                actor=request.user, session=session, what="own appeal", reason="report"
+            )
+        except PrivacyError as exc:
+            raise Http404("No such session.") from exc
     context["appeal_form"] = form
     status = 400 if form.is_bound and form.errors else 200
     return render(request, "reviews/student_report.html", context, status=status)

@@ -115,8 +115,12 @@ def test_evidence_image_is_permission_checked(client, request, evidence, who, ex
     )
     assert response.status_code == expected
     if expected == 200:
-        assert b"".join(response.streaming_content) == b"\xff\xd8\xff\xd9"
+        assert response.content == b"\xff\xd8\xff\xd9"
         assert response["Cache-Control"].startswith("private")
+        # Every viewing of decrypted evidence is audited (reviews/privacy).
+        assert AuditEvent.objects.filter(
+            action="privacy.decrypt", target=f"reviews.evidence:{evidence.pk}"
+        ).exists()
 
 
 def test_evidence_is_not_under_a_public_media_url(client, evidence):

@@ -103,3 +103,43 @@ def test_student_lists_only_their_own_finished_sessions(
     page = client.get(reverse("reviews:student_sessions")).content.decode()
     assert page.count(reverse("reviews:student_report", args=[incident.session_id])) == 1
     assert page.count("/review/mine/") == 2  # the navigation link and the one session
+
+
+def test_the_appeal_is_encrypted_at_rest_and_its_reading_audited(client, student, incident):
+    services.appeal_submit(session=incident.session, student=student, text="a private reason")
+    stored = Appeal.objects.values_list("text", flat=True).get()
+    assert b"a private reason" not in bytes(stored)
+    client.force_login(student)
+    page = client.get(reverse("reviews:student_report", args=[incident.session_id]))
+    assert "a private reason" in page.content.decode()
+    assert AuditEvent.objects.filter(action="privacy.decrypt", actor=student).exists()
+
+
+def test_shredding_the_session_empties_the_appeal_and_drops_the_frames(student, incident):
+    from reviews.models import FrameObservation
+    from reviews.privacy.services import session_shred
+
+    services.appeal_submit(session=incident.session, student=student, text="a private reason")
+    services.observation_record(
+        session=incident.session, seq=1, captured_at=incident.started_at, face_count=1
+    )
+    session_shred(session=incident.session, cause="retention")
+    assert Appeal.objects.get().text == ""
+    assert not FrameObservation.objects.exists()
+
+
+def test_pages_of_a_shredded_session_still_render(client, reviewer, student, incident):
+    from reviews.privacy.services import session_shred
+
+    services.incident_confirm(incident=incident, reviewer=reviewer, note="seen twice")
+    services.appeal_submit(session=incident.session, student=student, text="a private reason")
+    session_shred(session=incident.session, cause="retention")
+    client.force_login(reviewer)
+    url = reverse("reviews:timeline", args=[incident.session_id])
+    page = client.get(url, {"incident": incident.pk})
+    assert page.status_code == 200
+    assert "seen twice" not in page.content.decode()
+    client.force_login(student)
+    report = client.get(reverse("reviews:student_report", args=[incident.session_id]))
+    assert report.status_code == 200
+    assert "a private reason" not in report.content.decode()
