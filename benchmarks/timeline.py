@@ -123,8 +123,10 @@ def main() -> None:
     cpu_ms: list[float] = []
     queries: set[int] = set()
     size = 0
+    from django.conf import settings
+
     with override_settings(SECURE_SSL_REDIRECT=False, DEBUG=False, STORAGES={
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }):
         client.get(url)  # warm-up: template loading, URL resolver

@@ -60,14 +60,16 @@ def server(django_db_setup, django_db_blocker):
     The security middleware reads SECURE_SSL_REDIRECT once, when the server thread
     builds its handler, so the override must be in place before the server starts.
     """
+    from django.conf import settings
     from django.test import override_settings
 
     with override_settings(
         SECURE_SSL_REDIRECT=False,
         SESSION_COOKIE_SECURE=False,
         CSRF_COOKIE_SECURE=False,
+        # Only the static files change: the other aliases (e.g. "evidence") must stay.
         STORAGES={
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            **settings.STORAGES,
             "staticfiles": {
                 "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
             },
