@@ -116,7 +116,10 @@ def fetch_opencv_doc() -> dict[str, bytes]:
     DOWNLOADS.mkdir(parents=True, exist_ok=True)
     debs = sorted(DOWNLOADS.glob("opencv-doc_4.6.0+dfsg-12_all.deb"))
     if not debs:
-        subprocess.run(["apt-get", "download", OPENCV_DOC], check=True, cwd=DOWNLOADS)
+        if subprocess.run(["apt-get", "download", OPENCV_DOC], cwd=DOWNLOADS).returncode:
+            # A fresh machine may have no package lists yet.
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+            subprocess.run(["apt-get", "download", OPENCV_DOC], check=True, cwd=DOWNLOADS)
         debs = sorted(DOWNLOADS.glob("opencv-doc_4.6.0+dfsg-12_all.deb"))
     with tempfile.TemporaryDirectory() as tmp:
         members = [member for member, _ in OPENCV_FILES.values()]

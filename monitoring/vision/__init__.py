@@ -28,7 +28,8 @@ Public API (other stages build on it; keep it stable):
 ``monitoring.vision.anonymize``
     ``AnonymizationPolicy(method="blur"|"pixelate"|"mask", strength=5 (1-10),
     shape="ellipse"|"box", margin=0.25, blur_frame_when_no_face=False,
-    persistence_frames=5)``; ``anonymize_faces(image_bgr, faces, policy) -> BgrImage``;
+    persistence_frames=5, head_top=0.35)`` (``head_top``: hide the hair above the box too);
+    ``anonymize_faces(image_bgr, faces, policy) -> BgrImage``;
     ``blur_whole_frame(image_bgr) -> BgrImage``.
 
 ``monitoring.vision.tracking``
@@ -37,7 +38,8 @@ Public API (other stages build on it; keep it stable):
 
 ``monitoring.vision.pipeline``
     ``shared_face_finder() -> FaceFinder``: both detectors, loaded once per process.
-    ``FrameAnonymizer(policy, *, finder=None, wide_every_n_frames=1)``, one per stream;
+    ``FrameAnonymizer(policy, *, finder=None, wide_every_n_frames=1)``, one per stream
+    (``wide_every_n_frames > 1``: CenterFace on a cadence and whenever the picture changes);
     ``.process(image) -> FrameResult(image, faces, is_whole_frame_blurred,
     whole_frame_reason)``. Detector errors and unanalysable frames blur the whole frame.
     ``anonymize_image(image, policy) -> FrameResult`` for a single still, and
@@ -45,5 +47,6 @@ Public API (other stages build on it; keep it stable):
     anonymized metadata-free JPEG out (the live stream's task; raises the decode errors).
 
 Models are vendored in ``models/`` (``models/MODELS.md``); nothing is downloaded at run
-time. ``python manage.py anonymize_media`` anonymizes recorded media with this pipeline.
+time. ``python manage.py anonymize_media PATH... --out DIR [--method] [--strength]
+[--shape] [--wide-every N] [--blur-frame-when-no-face]`` anonymizes recorded media with it.
 """

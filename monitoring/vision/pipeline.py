@@ -48,9 +48,14 @@ WholeFrameReason = Literal["detector_error", "unanalysable_frame", "no_face_foun
 # picture changed since its last run: a mean absolute difference (0-255) between 64x48 grey
 # thumbnails above SCENE_CHANGE_THRESHOLD (a scene cut), or above LOCAL_CHANGE_THRESHOLD in
 # any 8x8 cell of the thumbnail (an 80x80 px patch of a 640x480 frame: someone walking in,
-# a face turning up behind the student). Webcam noise stays under 3 in a cell.
+# a face turning up behind the student). Webcam noise stays under 3 in a cell. In a dark
+# scene every difference shrinks with the contrast (a dark face entering a dark room moved
+# a cell by 13), so the local threshold is 0.3 of the thumbnail's standard deviation,
+# between 5 and 16 (bright scenes have a deviation of 45-70, dark ones 10-15).
 SCENE_CHANGE_THRESHOLD = 8.0
 LOCAL_CHANGE_THRESHOLD = 16.0
+LOCAL_CHANGE_MIN = 5.0
+LOCAL_CHANGE_PER_STD = 0.3
 _THUMBNAIL_SIZE = (64, 48)
 _CELL_PX = 8
 
@@ -157,6 +162,7 @@ class FrameAnonymizer:
         self._wide_faces: list[Face] = []
         self._frames_since_wide = wide_every_n_frames  # run it on the first frame
         self._wide_thumbnail: npt.NDArray[np.float32] | None = None
+        self._wide_thumbnail_std = 0.0
         # How often the wide detector ran (benchmarks report it).
         self.wide_runs = 0
 
@@ -170,7 +176,11 @@ class FrameAnonymizer:
             return True
         rows, columns = change.shape[0] // _CELL_PX, change.shape[1] // _CELL_PX
         cells = change.reshape(rows, _CELL_PX, columns, _CELL_PX).mean(axis=(1, 3))
-        return float(cells.max()) > LOCAL_CHANGE_THRESHOLD
+        threshold = min(
+            LOCAL_CHANGE_THRESHOLD,
+            max(LOCAL_CHANGE_MIN, LOCAL_CHANGE_PER_STD * self._wide_thumbnail_std),
+        )
+        return float(cells.max()) > threshold
 
     def _detect(self, image: BgrImage) -> list[Face]:
         small_grey = cv2.cvtColor(
@@ -183,6 +193,7 @@ class FrameAnonymizer:
         self.wide_runs += 1
         self._wide_faces = self.finder.wide.detect(image)
         self._wide_thumbnail = thumbnail
+        self._wide_thumbnail_std = float(thumbnail.std())
         self._frames_since_wide = 0
         if self.wide_every_n_frames == 1:
             # Stills and slow streams: both detectors on every frame, belt and braces.

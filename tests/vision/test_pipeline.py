@@ -156,11 +156,15 @@ def test_centerface_rejects_a_non_bgr_array():
         detector.detect(np.zeros((10, 10), np.uint8))
 
 
+@pytest.mark.parametrize(("group_name", "empty_name"), [
+    ("group_1", "landscape_001"),
+    ("dark_group_0", "dark_landscape_001"),  # a dark face entering a dark room
+])
 def test_wide_detector_on_a_cadence_runs_when_someone_appears_in_a_still_scene(
-    finder, load_quality_image
+    finder, load_quality_image, group_name, empty_name
 ):
-    group, labels = load_quality_image("group_1")
-    empty, _ = load_quality_image("landscape_001")
+    group, labels = load_quality_image(group_name)
+    empty, _ = load_quality_image(empty_name)
     empty = np.ascontiguousarray(cv2.resize(empty, (group.shape[1], group.shape[0])))
     x1, y1, x2, y2 = min(labels, key=lambda box: box[2] - box[0])  # the smallest face
     pad = (x2 - x1) // 2
