@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels' routers.
 
 WebSocket connections pass AllowedHostsOriginValidator (a foreign Origin is refused
-before any consumer code runs) and AuthMiddlewareStack (the Django session user).
+before any consumer code runs, and audited: monitoring/security.py) and
+AuthMiddlewareStack (the Django session user).
 """
 
 import os
@@ -14,14 +15,14 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from monitoring.security import AuditedAllowedHostsOriginValidator  # noqa: E402
 from proctor_site.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": AuditedAllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }

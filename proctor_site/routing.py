@@ -1,3 +1,5 @@
 """WebSocket routes. Each app contributes its own list of `path()` entries."""
 
-websocket_urlpatterns: list = []
+from monitoring.routing import websocket_urlpatterns as monitoring_websocket_urlpatterns
+
+websocket_urlpatterns: list = [*monitoring_websocket_urlpatterns]

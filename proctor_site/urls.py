@@ -19,5 +19,7 @@ urlpatterns = [
     path("exams/", include("exams.urls")),
     path("review/", include("reviews.urls")),
     path("admin/", admin.site.urls),
+    path("monitoring/", include("monitoring.urls")),
     path("privacy/", include("reviews.privacy.urls")),
+    path("api/v1/integrity/", include("reviews.integrity_urls")),
 ]

@@ -257,3 +257,9 @@ class Appeal(models.Model):
 
     def __str__(self) -> str:
         return f"Appeal on {self.session_id}"
+
+
+# The tamper-evident log and the evidence spool live in their own modules; importing them
+# here registers their models.
+from reviews.integrity_models import IntegrityCheckpoint, IntegrityLeaf  # noqa: E402, F401
+from reviews.storage_models import SpooledEvidence  # noqa: E402, F401

@@ -1,13 +1,13 @@
-"""Writes for reviews: the audit trail, reviewers' decisions, appeals and observations.
+"""Writes for reviews: the audit trail first, since every other service records into it.
 
-Every decision is one transaction that changes the incident (or closes the review),
-records a ``ReviewDecision``, an ``AuditEvent`` and an entry in the integrity log, so the
-three never disagree.
+Every write here also appends to the tamper-evident log (reviews/integrity.py) inside its
+transaction, so the log and the tables commit or roll back together. A reviewer's
+decision is one transaction that changes the incident (or closes the review), records a
+``ReviewDecision``, an ``AuditEvent`` and the log entries, so they never disagree.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Iterable
 from datetime import datetime
@@ -24,11 +24,17 @@ from reviews.errors import (
     InvalidOutcome,
     ObservationInvalid,
     ReviewClosed,
+    ReviewError,
+)
+from reviews.integrity import (
+    MAX_STRING_CHARS,
+    Kind,
+    integrity_append,
+    integrity_commitment,
+    integrity_log_decision,
+    integrity_log_incident,
 )
 from reviews.models import Appeal, AuditEvent, FrameObservation, Incident, ReviewDecision
-
-Decision = ReviewDecision.Decision
-CLOSE_DECISIONS = frozenset({Decision.CLOSE_CLEAR, Decision.CLOSE_VIOLATION})
 
 
 def audit_record(
@@ -50,33 +56,119 @@ def audit_record(
         actor = None
     if course is None and session is not None:
         course = session.exam.course
-    return AuditEvent.objects.create(
-        actor=actor,
-        action=action,
-        session=session,
-        course=course,
-        target=target,
-        reason=reason,
-        detail=detail or {},
-    )
+    with transaction.atomic():
+        event = AuditEvent.objects.create(
+            actor=actor,
+            action=action,
+            session=session,
+            course=course,
+            target=target,
+            reason=reason,
+            detail=detail or {},
+        )
+        # The reason and detail are free text: the log keeps who, what, where and when.
+        integrity_append(
+            kind=Kind.AUDIT,
+            session=session,
+            data={
+                "audit_event_id": event.pk,
+                "action": action[:MAX_STRING_CHARS],
+                "actor_id": actor.pk if actor is not None else None,
+                "course_id": course.pk if course is not None else None,
+                "target": (
+                    target if len(target) <= MAX_STRING_CHARS else integrity_commitment(target)
+                ),
+            },
+        )
+    return event
 
 
-INTEGRITY_DECISION = "review.decision"
+def incident_create(
+    *,
+    session: ExamSession,
+    kind: str,
+    started_at: datetime,
+    severity: str = Incident.Severity.LOW,
+    ended_at: datetime | None = None,
+    score: float = 0.0,
+    payload: bytes = b"",
+) -> Incident:
+    """Record an incident a check flagged, and log it.
+
+    ``payload`` holds the details for reviewers (ciphertext once issue 7's encryption is
+    on); the log keeps only its SHA-256. Raises django.db.IntegrityError when the
+    incident breaks a constraint (ends before it starts, score outside 0..1).
+    """
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            session=session,
+            kind=kind,
+            severity=severity,
+            started_at=started_at,
+            ended_at=ended_at,
+            score=score,
+            payload=payload,
+        )
+        integrity_log_incident(incident=incident)
+    return incident
+
+
+_DECIDED_STATUS = {
+    ReviewDecision.Decision.CONFIRM: Incident.Status.CONFIRMED,
+    ReviewDecision.Decision.DISMISS: Incident.Status.DISMISSED,
+}
+
+
+def review_decision_record(
+    *,
+    session: ExamSession,
+    reviewer: AbstractBaseUser,
+    decision: str,
+    incident: Incident | None = None,
+    note: str = "",
+) -> ReviewDecision:
+    """Record a reviewer's decision on one incident or on the whole session, and log it.
+
+    Access is the caller's to check (exams.permissions.can_review_course). Raises
+    IncidentAlreadyDecided when the incident was confirmed or dismissed already (two
+    reviewers racing: the conditional UPDATE lets only one win). The note is free text
+    and stays out of the log.
+    """
+    if (incident is None) != (decision not in _DECIDED_STATUS):
+        target = "an incident" if decision in _DECIDED_STATUS else "no incident (it closes)"
+        raise ReviewError(f"A {decision!r} decision needs {target}.")
+    with transaction.atomic():
+        if incident is not None:
+            updated = Incident.objects.filter(
+                pk=incident.pk, session=session, status=Incident.Status.PENDING
+            ).update(status=_DECIDED_STATUS[decision])
+            if not updated:
+                incident.refresh_from_db(fields=["status"])
+                raise IncidentAlreadyDecided(
+                    f"Incident {incident.pk} is already {incident.get_status_display().lower()}"
+                    "; reload the review to see the decision that was recorded."
+                )
+            incident.refresh_from_db(fields=["status"])
+        record = ReviewDecision.objects.create(
+            session=session, incident=incident, reviewer=reviewer, decision=decision, note=note
+        )
+        integrity_log_decision(decision=record)
+    return record
+
+
+CLOSE_DECISIONS = frozenset(
+    {ReviewDecision.Decision.CLOSE_CLEAR, ReviewDecision.Decision.CLOSE_VIOLATION}
+)
+Decision = ReviewDecision.Decision
 INTEGRITY_APPEAL = "review.appeal"
 
 
 def _record_integrity(*, kind: str, session: ExamSession, data: dict[str, Any]) -> None:
-    """The one place review decisions and appeals reach the tamper-evident log.
+    """The review workspace's own entries in the tamper-evident log (appeals).
 
-    ``integrity_append`` (reviews/integrity.py) comes with the integrity branch: once it
-    is merged this calls it, inside the caller's transaction; until then the decision is
-    kept in ReviewDecision and AuditEvent only. ``data`` follows the log's rules: ids,
-    enum values and booleans, never the note's or the appeal's text.
+    Decisions are logged by review_decision_record. ``data`` follows the log's rules:
+    ids, enum values and booleans, never the appeal's text.
     """
-    if importlib.util.find_spec("reviews.integrity") is None:
-        return
-    from reviews.integrity import integrity_append
-
     integrity_append(kind=kind, session=session, data=data)
 
 
@@ -92,24 +184,9 @@ def _lock_session(session: ExamSession) -> None:
     ExamSession.objects.select_for_update().filter(pk=session.pk).first()
 
 
-def _decision_data(record: ReviewDecision) -> dict[str, Any]:
-    # The same shape as the integrity branch's own decision entries.
-    return {
-        "decision_id": record.pk,
-        "decision": record.decision,
-        "incident_id": record.incident_id,
-        "reviewer_id": record.reviewer_id,
-        "has_note": bool(record.note),
-    }
-
-
 def _incident_decide(
     *, incident: Incident, reviewer: AbstractBaseUser, decision: str, note: str
 ) -> ReviewDecision:
-    new_status = {
-        Decision.CONFIRM: Incident.Status.CONFIRMED,
-        Decision.DISMISS: Incident.Status.DISMISSED,
-    }[decision]
     session = incident.session
     with transaction.atomic():
         _lock_session(session)
@@ -118,20 +195,12 @@ def _incident_decide(
                 f"The review of session {session.pk} is closed; incident {incident.pk} "
                 "can no longer be decided."
             )
-        # A conditional UPDATE, so two reviewers deciding at once cannot both win.
-        changed = Incident.objects.filter(
-            pk=incident.pk, status=Incident.Status.PENDING
-        ).update(status=new_status)
-        if not changed:
-            incident.refresh_from_db(fields=["status"])
-            raise IncidentAlreadyDecided(
-                f"Incident {incident.pk} is already {incident.get_status_display().lower()}; "
-                "each incident is decided once."
-            )
-        incident.status = new_status
-        record = ReviewDecision.objects.create(
-            session=session, incident=incident, reviewer=reviewer, decision=decision, note=note
+        # The conditional UPDATE and the integrity entry (review_decision_record).
+        record = review_decision_record(
+            session=session, reviewer=reviewer, decision=decision, incident=incident,
+            note=note,
         )
+        new_status = record.incident.status
         audit_record(
             actor=reviewer,
             action=f"review.incident_{new_status}",
@@ -139,11 +208,6 @@ def _incident_decide(
             target=f"incident:{incident.pk}",
             reason=note,
             detail={"decision": decision, "kind": incident.kind, "decision_id": record.pk},
-        )
-        _record_integrity(
-            kind=INTEGRITY_DECISION,
-            session=session,
-            data=_decision_data(record),
         )
     return record
 
@@ -210,8 +274,8 @@ def review_close(
                 f"The review of session {session.pk} already has an outcome; it cannot be "
                 "closed twice."
             )
-        record = ReviewDecision.objects.create(
-            session=session, incident=None, reviewer=reviewer, decision=outcome, note=note
+        record = review_decision_record(
+            session=session, reviewer=reviewer, decision=outcome, note=note
         )
         audit_record(
             actor=reviewer,
@@ -221,7 +285,6 @@ def review_close(
             reason=note,
             detail={"decision": outcome, "decision_id": record.pk},
         )
-        _record_integrity(kind=INTEGRITY_DECISION, session=session, data=_decision_data(record))
     return record
 
 

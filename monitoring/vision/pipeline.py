@@ -5,8 +5,8 @@ Two detectors work together (measured in ``benchmarks/quality.py``):
 - the MediaPipe Tasks short-range BlazeFace (about 2 ms of CPU a frame) catches
   webcam-distance faces, also turned ones; it runs on every frame, except, on a cadence,
   the frames where CenterFace runs;
-- CenterFace at 288 px wide (about 13 ms) catches what short-range misses (faces of
-  about 40 px, background people, groups). On a stream it runs every
+- CenterFace at 288 px wide (about 10 ms through onnxruntime) catches what short-range
+  misses (faces of about 40 px, background people, groups). On a stream it runs every
   ``wide_every_n_frames`` frames and at once whenever the picture changes (a scene cut, a
   person walking in, any 80x80 px patch that changed); in between, its last faces stay
   hidden.
@@ -65,13 +65,17 @@ class FrameResult:
     """One processed frame.
 
     ``faces`` are the regions hidden in ``image`` (fresh detections plus faces held by
-    tracking). ``whole_frame_reason`` says why the whole frame was blurred, if it was.
+    tracking). ``detected_faces`` are only the faces a detector found in this very frame
+    (what behaviour analysis may count as people): CenterFace's faces held between its
+    runs on a cadence, and faces held by tracking, are in ``faces`` alone.
+    ``whole_frame_reason`` says why the whole frame was blurred, if it was.
     """
 
     image: BgrImage
     faces: tuple[Face, ...]
     is_whole_frame_blurred: bool
     whole_frame_reason: WholeFrameReason | None = None
+    detected_faces: tuple[Face, ...] = ()
 
 
 class FaceFinder:
@@ -182,14 +186,16 @@ class FrameAnonymizer:
         )
         return float(cells.max()) > threshold
 
-    def _detect(self, image: BgrImage) -> list[Face]:
+    def _detect(self, image: BgrImage) -> tuple[list[Face], list[Face]]:
+        """The faces to hide, and of those the ones a detector found in this frame."""
         small_grey = cv2.cvtColor(
             cv2.resize(image, _THUMBNAIL_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
         )
         thumbnail = small_grey.astype(np.float32)
         if not self._should_run_wide(thumbnail):
             self._frames_since_wide += 1
-            return merge_faces([self.finder.close_range.detect(image), self._wide_faces])
+            close = self.finder.close_range.detect(image)
+            return merge_faces([close, self._wide_faces]), close
         self.wide_runs += 1
         self._wide_faces = self.finder.wide.detect(image)
         self._wide_thumbnail = thumbnail
@@ -197,11 +203,12 @@ class FrameAnonymizer:
         self._frames_since_wide = 0
         if self.wide_every_n_frames == 1:
             # Stills and slow streams: both detectors on every frame, belt and braces.
-            return merge_faces([self.finder.close_range.detect(image), self._wide_faces])
+            faces = merge_faces([self.finder.close_range.detect(image), self._wide_faces])
+            return faces, faces
         # On a cadence, short range follows faces between CenterFace runs; on the frames
         # where CenterFace runs it adds nothing (quality set: CenterFace alone finds 76 of
         # 76 faces, close-ups and profiles included; short range finds 38), so skip it.
-        return list(self._wide_faces)
+        return list(self._wide_faces), list(self._wide_faces)
 
     def process(self, image: npt.NDArray[Any]) -> FrameResult:
         """Anonymize one frame. Never returns an unanonymized frame; never raises on a
@@ -222,7 +229,7 @@ class FrameAnonymizer:
                 "pass a decoded BGR image."
             )
         try:
-            detections = self._detect(frame)
+            detections, fresh = self._detect(frame)
         except Exception:  # noqa: BLE001 - any detector failure must fail closed
             # Privacy fails closed: whatever broke, the frame leaves fully blurred.
             logger.exception("Face detection failed; blurring the whole frame.")
@@ -242,6 +249,7 @@ class FrameAnonymizer:
             image=anonymize_faces(frame, faces, self.policy),
             faces=tuple(faces),
             is_whole_frame_blurred=False,
+            detected_faces=tuple(fresh),
         )
 
 

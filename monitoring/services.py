@@ -1,0 +1,636 @@
+"""Writes for the streaming path: tickets, receipts, frame and event processing, incidents.
+
+Every function here is called from an adapter (view, consumer, task). Processing a message
+is idempotent on (session, stream, seq): the receipt row is claimed with a conditional
+``UPDATE ... WHERE processed_at IS NULL`` inside the same transaction that writes the
+evidence, the incidents and the session's running state, so a redelivered task or a resent
+frame changes nothing the second time and no incident is ever opened twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from exams.models import Check, Enrollment, Exam, ExamSession
+from monitoring import analysis
+from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvalid
+from monitoring.models import LiveState, Receipt, StreamTicket
+from reviews.models import Evidence, Incident
+from reviews.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+State = ExamSession.State
+User = AbstractBaseUser | AnonymousUser
+
+# A ticket only bridges the HTTP request that issued it and the socket the page opens
+# right after; a minute covers a slow phone without leaving a usable token lying around.
+TICKET_TTL_S = 60
+STREAMABLE_STATES = {
+    StreamTicket.Purpose.CHECK: frozenset({State.CONSENTED, State.CAMERA_CHECKED}),
+    StreamTicket.Purpose.EXAM: frozenset({State.IN_PROGRESS}),
+}
+EVIDENCE_LONGEST_SIDE_PX = 320
+EVIDENCE_JPEG_QUALITY = 70
+
+# Browser event → (incident kind, what it does). "open"/"close" pair up (tab hidden until
+# visible again); "point" incidents start and end at the same moment.
+BROWSER_EVENTS: dict[str, tuple[str, str]] = {
+    "tab_hidden": (Incident.Kind.TAB_HIDDEN, "open"),
+    "tab_visible": (Incident.Kind.TAB_HIDDEN, "close"),
+    "window_blur": (Incident.Kind.WINDOW_BLUR, "open"),
+    "window_focus": (Incident.Kind.WINDOW_BLUR, "close"),
+    "fullscreen_exit": (Incident.Kind.FULLSCREEN_EXIT, "open"),
+    "fullscreen_enter": (Incident.Kind.FULLSCREEN_EXIT, "close"),
+    "copy": (Incident.Kind.COPY_PASTE, "point"),
+    "cut": (Incident.Kind.COPY_PASTE, "point"),
+    "paste": (Incident.Kind.COPY_PASTE, "point"),
+    "context_menu": (Incident.Kind.CONTEXT_MENU, "point"),
+    "page_reload": (Incident.Kind.PAGE_RELOAD, "point"),
+    "camera_ended": (Incident.Kind.CAMERA_ENDED, "open"),
+    "camera_started": (Incident.Kind.CAMERA_ENDED, "close"),
+}
+VOICE_EVENT = "voice"
+EVENT_KINDS = frozenset(BROWSER_EVENTS) | {VOICE_EVENT}
+
+
+def stream_group(session_id: UUID | str) -> str:
+    """The channel group of a session's student socket (acks, replacement, end)."""
+    return f"monitoring.stream.{session_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"monitoring.user.{user_id}"
+
+
+def live_group(course_id: int) -> str:
+    """The reviewers' live view of one course."""
+    return f"monitoring.live.course.{course_id}"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- Tickets -----------------------------------------------------------------------------
+
+def outbox_key(*, session_id: UUID | str) -> bytes:
+    """The AES-256 key the page encrypts its IndexedDB outbox with, for one session.
+
+    Derived (HMAC of the session id under SECRET_KEY), so every page load of the session gets
+    the same key and can decrypt what an earlier load queued; it is only ever handed to the
+    session's student over the authenticated ticket request. Rotating SECRET_KEY makes
+    frames still queued in a page unreadable, which loses them rather than leaks them.
+    """
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"proctor.outbox.v1:{session_id}".encode(), hashlib.sha256
+    ).digest()
+
+
+def ticket_issue(*, session: ExamSession, actor: User, purpose: str) -> str:
+    """Issue a single-use ticket for one socket; returns the token (only its hash is kept).
+
+    Raises SessionNotStreaming when the session's state does not allow ``purpose``.
+    """
+    if session.state not in STREAMABLE_STATES[StreamTicket.Purpose(purpose)]:
+        raise SessionNotStreaming(
+            f"This session is {session.get_state_display().lower()}; the "
+            f"{'camera check' if purpose == 'check' else 'exam stream'} is not available now."
+        )
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    StreamTicket.objects.create(
+        session=session, purpose=purpose, token_sha256=_hash(token), created_at=now,
+        expires_at=now + timedelta(seconds=TICKET_TTL_S),
+    )
+    return token
+
+
+def ticket_redeem(*, token: str, user: User, session_id: UUID | str) -> tuple[ExamSession, str]:
+    """Use a ticket up (conditional UPDATE: one socket per ticket). Returns session, purpose.
+
+    Raises TicketInvalid (unknown, expired, used), SessionNotFound (the ticket is for
+    another session or user) and SessionNotStreaming (the session has moved on since the
+    ticket was issued). Refusals are audited by the caller, which knows the connection.
+    """
+    now = timezone.now()
+    digest = _hash(token or "")
+    used = StreamTicket.objects.filter(
+        token_sha256=digest, used_at__isnull=True, expires_at__gt=now,
+        session_id=session_id, session__student_id=getattr(user, "pk", None),
+    ).update(used_at=now)
+    ticket = StreamTicket.objects.filter(token_sha256=digest).select_related("session").first()
+    if not used:
+        if ticket is None:
+            raise TicketInvalid("The stream ticket is unknown; reload the page to get a new one.")
+        if ticket.used_at is not None and ticket.used_at != now:
+            raise TicketInvalid("The stream ticket was already used; each socket needs a new one.")
+        if ticket.expires_at <= now:
+            raise TicketInvalid(
+                f"The stream ticket expired {TICKET_TTL_S} s after it was issued; reconnect to "
+                "get a new one."
+            )
+        raise SessionNotFound("No such exam session for this ticket and user.")
+    assert ticket is not None
+    session = ExamSession.objects.select_related("exam__course").get(pk=ticket.session_id)
+    if session.state not in STREAMABLE_STATES[StreamTicket.Purpose(ticket.purpose)]:
+        raise SessionNotStreaming(
+            f"The session is {session.get_state_display().lower()}; streaming has ended."
+        )
+    return session, ticket.purpose
+
+
+# --- Receipts ----------------------------------------------------------------------------
+
+def receipt_claim_new(
+    *, session_id: UUID | str, stream: str, seq: int, captured_at: datetime | None,
+    reenqueue_after_s: float,
+) -> str:
+    """Decide what to do with message ``seq``, in one round trip for a new message.
+
+    Returns ``"new"`` (receipt inserted now: hand the message to the broker, and call
+    ``receipt_release`` if that fails), ``"duplicate"`` (already done: ack, do not process),
+    ``"pending"`` (handed over recently, or probably still queued: wait for its ack) or
+    ``"stale"`` (handed over long ago, still not done, and overtaken by a later message:
+    the broker lost it, e.g. in a Redis restart, so hand it over again; the task's claim
+    makes a second copy harmless). A crash between the insert and the hand-over leaves a
+    receipt that turns stale and is handed over again on a resend: nothing is lost.
+    """
+    now = timezone.now()
+    field = Receipt._meta.get_field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Receipt._meta.db_table} "  # noqa: S608 (names from the model)
+            "(session_id, stream, seq, captured_at, received_at, deliveries, failure) "
+            "VALUES (%s, %s, %s, %s, %s, 0, '') "
+            "ON CONFLICT (session_id, stream, seq) DO NOTHING RETURNING id",
+            [
+                field("session").get_db_prep_value(UUID(str(session_id)), connection),
+                stream, seq,
+                field("captured_at").get_db_prep_value(captured_at, connection),
+                field("received_at").get_db_prep_value(now, connection),
+            ],
+        )
+        if cursor.fetchone() is not None:
+            return "new"
+    receipt = (
+        Receipt.objects.filter(session_id=session_id, stream=stream, seq=seq)
+        .only("processed_at", "failed_at", "received_at")
+        .first()
+    )
+    if receipt is None:  # deleted by receipt_release in between: try again later
+        return "pending"
+    if receipt.processed_at or receipt.failed_at:
+        return "duplicate"
+    age_s = (now - receipt.received_at).total_seconds()
+    if age_s <= reenqueue_after_s:
+        return "pending"
+    # The queue is first in, first out: if a message handed over after this one has been
+    # processed, this one was lost (a Redis restart, a killed worker). If none has, it is
+    # most likely still queued behind a backlog, and handing it over again would only
+    # lengthen the queue; after ten times the wait, hand it over anyway.
+    overtaken = Receipt.objects.filter(
+        session_id=session_id, stream=stream, processed_at__isnull=False,
+        received_at__gt=receipt.received_at,
+    ).exists()
+    if not overtaken and age_s <= 10 * reenqueue_after_s:
+        return "pending"
+    Receipt.objects.filter(pk=receipt.pk).update(received_at=now)
+    return "stale"
+
+
+def receipt_release(*, session_id: UUID | str, stream: str, seq: int) -> None:
+    """Forget a receipt whose hand-over to the broker failed, so a resend is taken as new."""
+    Receipt.objects.filter(
+        session_id=session_id, stream=stream, seq=seq, processed_at__isnull=True,
+        failed_at__isnull=True, deliveries=0,
+    ).delete()
+
+
+def receipt_reject(
+    *, session_id: UUID | str, stream: str, seq: int, actor: User, reason: str, code: str,
+    audit: bool = True,
+) -> None:
+    """Refuse message ``seq`` for good: quarantine its receipt (so later ones stay
+    contiguous) and, when ``audit``, record the refusal. Nothing of the message is kept."""
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                Receipt.objects.create(
+                    session_id=session_id, stream=stream, seq=seq, received_at=now,
+                    failed_at=now, failure=reason[:500],
+                )
+        except IntegrityError:
+            Receipt.objects.filter(
+                session_id=session_id, stream=stream, seq=seq, processed_at__isnull=True,
+                failed_at__isnull=True,
+            ).update(failed_at=now, failure=reason[:500])
+        if audit:
+            stream_refusal_record(
+                actor=actor, session_id=session_id, action=f"stream.{stream}.rejected",
+                reason=reason, detail={"seq": seq, "code": code},
+            )
+
+
+def stream_refusal_record(
+    *, actor: User, session_id: UUID | str | None, action: str, reason: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit a refused socket or message (probing and abuse leave a trace)."""
+    try:
+        parsed = UUID(str(session_id)) if session_id else None
+    except ValueError:
+        parsed = None  # a made-up id: audited, but attached to no session
+    session = (
+        ExamSession.objects.select_related("exam__course").filter(pk=parsed).first()
+        if parsed
+        else None
+    )
+    audit_record(
+        actor=actor, action=action, session=session, reason=reason,
+        target=f"session:{session_id}" if session_id else "", detail=detail or {},
+    )
+
+
+def receipt_begin_delivery(
+    *, session_id: UUID | str, stream: str, seq: int, max_deliveries: int
+) -> bool:
+    """Count one more delivery of a message to a worker; False if there is nothing to do.
+
+    Committed on its own before any processing, so a message that kills its worker (and is
+    redelivered by ``reject_on_worker_lost``) is counted each time and quarantined once it
+    has been delivered ``max_deliveries`` times: a poison message cannot crash workers
+    forever.
+    """
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                Receipt.objects.create(session_id=session_id, stream=stream, seq=seq)
+        except IntegrityError:
+            pass
+        receipt = Receipt.objects.select_for_update().get(
+            session_id=session_id, stream=stream, seq=seq
+        )
+        if receipt.processed_at is not None or receipt.failed_at is not None:
+            return False
+        receipt.deliveries += 1
+        if receipt.deliveries > max_deliveries:
+            receipt.failed_at = timezone.now()
+            receipt.failure = (
+                f"Quarantined after {max_deliveries} deliveries that did not finish "
+                "(the worker died or timed out each time)."
+            )
+            receipt.save(update_fields=["deliveries", "failed_at", "failure"])
+            logger.error("session %s: %s %s quarantined", session_id, stream, seq)
+            stream_refusal_record(
+                actor=None, session_id=session_id, action=f"stream.{stream}.quarantined",
+                reason=receipt.failure, detail={"seq": seq},
+            )
+            return False
+        receipt.save(update_fields=["deliveries"])
+    return True
+
+
+def receipt_quarantine(*, session_id: UUID | str, stream: str, seq: int, reason: str) -> bool:
+    """Mark a message that cannot be processed (bad bytes, a bug) as done without effects."""
+    with transaction.atomic():
+        updated = Receipt.objects.filter(
+            session_id=session_id, stream=stream, seq=seq, processed_at__isnull=True,
+            failed_at__isnull=True,
+        ).update(failed_at=timezone.now(), failure=reason[:500])
+        if updated:
+            stream_refusal_record(
+                actor=None, session_id=session_id, action=f"stream.{stream}.quarantined",
+                reason=reason, detail={"seq": seq},
+            )
+    return bool(updated)
+
+
+def _claim(*, session_id: UUID | str, stream: str, seq: int) -> bool:
+    return bool(
+        Receipt.objects.filter(
+            session_id=session_id, stream=stream, seq=seq, processed_at__isnull=True,
+            failed_at__isnull=True,
+        ).update(processed_at=timezone.now())
+    )
+
+
+# --- Policy ------------------------------------------------------------------------------
+
+def _enabled_checks(exam: Exam, student_id: int) -> frozenset[str]:
+    waived = (
+        Enrollment.objects.filter(course_id=exam.course_id, student_id=student_id)
+        .values_list("disabled_checks", flat=True)
+        .first()
+    ) or []
+    return frozenset(exam.enabled_checks or []) - frozenset(waived)
+
+
+def anonymization_policy(exam: Exam) -> analysis.AnonymizationPolicy:
+    return analysis.AnonymizationPolicy(
+        method=exam.anonymization_method,
+        strength=exam.anonymization_strength,
+        blur_frame_when_no_face=exam.blur_frame_when_no_face,
+    )
+
+
+def rule_policy(exam: Exam, enabled: frozenset[str]) -> analysis.RulePolicy:
+    """The exam's thresholds; ``enabled`` already lacks the student's waived checks."""
+    return analysis.RulePolicy(
+        enabled_checks=enabled & analysis.CHECKS,
+        no_face_min_s=exam.no_face_min_s,
+        multiple_faces_min_s=exam.multiple_faces_min_s,
+        looking_away_yaw_deg=exam.looking_away_yaw_deg,
+        looking_away_pitch_deg=exam.looking_away_pitch_deg,
+        looking_away_gaze=exam.looking_away_gaze,
+        looking_away_min_s=exam.looking_away_min_s,
+        camera_blocked_min_s=exam.camera_blocked_min_s,
+        camera_frozen_min_s=exam.camera_frozen_min_s,
+        speech_min_s=exam.speech_min_s,
+    )
+
+
+# --- Processing --------------------------------------------------------------------------
+
+def _to_datetime(ms: float, offset_ms: float) -> datetime:
+    return datetime.fromtimestamp((ms + offset_ms) / 1000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    processed: bool
+    face_count: int = 0
+    incident_events: tuple[str, ...] = ()
+
+
+def _apply_incident_event(
+    *, session: ExamSession, live: LiveState, event: analysis.IncidentEvent, t0_ms: float,
+) -> Incident | None:
+    """Persist one rules event: open creates the incident, extend updates its severity and
+    score, close ends it. Runs under the LiveState lock, in the frame's transaction."""
+    state = live.rules_state
+    mapping: dict[str, int] = state.setdefault("incidents", {})
+    offset = state.get("clock_offset_ms", 0.0)
+    key = str(event.incident_id)
+    payload = json.dumps(
+        {"source": "rules", "evidence_seqs": list(event.evidence_frame_ids)}
+    ).encode()
+    score = min(max(event.score, 0.0), 1.0)
+    if event.action == "open":
+        incident = Incident.objects.create(
+            session=session, kind=event.kind, severity=event.severity,
+            started_at=_to_datetime(t0_ms + event.started_at * 1000, offset),
+            score=score, payload=payload,
+        )
+        mapping[key] = incident.pk
+        return incident
+    pk = mapping.get(key)
+    if pk is None:
+        return None
+    # The payload is encrypted (reviews/privacy): it is assigned and saved, never set with
+    # QuerySet.update(). The LiveState row lock already serialises writers.
+    incident = Incident.objects.get(pk=pk)
+    incident.severity, incident.score, incident.payload = event.severity, score, payload
+    fields = ["severity", "score", "payload"]
+    if event.action == "close":
+        mapping.pop(key)
+        ended = _to_datetime(t0_ms + (event.ended_at or event.started_at) * 1000, offset)
+        if incident.ended_at is None:
+            incident.ended_at = max(ended, incident.started_at)
+            fields.append("ended_at")
+    incident.save(update_fields=fields)
+    return incident
+
+
+def frame_process(
+    *, session_id: UUID | str, seq: int, captured_ms: float, image: bytes
+) -> FrameOutcome:
+    """Decode, anonymize, analyse and store one webcam frame, once.
+
+    Under the session's LiveState row lock (frames of one session are applied one at a
+    time): claim the receipt, store the anonymized thumbnail as Evidence, feed the rules
+    and open/close incidents, update the running state; after commit, ack the page and push
+    the reviewers' live row. Raises VisionError for bytes that cannot be decoded (the
+    caller quarantines them); nothing raw is ever written.
+    """
+    with transaction.atomic():
+        session = ExamSession.objects.select_related("exam__course", "student").get(
+            pk=session_id
+        )
+        live, _ = LiveState.objects.get_or_create(session=session)
+        live = LiveState.objects.select_for_update().get(pk=live.pk)
+        if not _claim(session_id=session_id, stream=Receipt.Stream.FRAME, seq=seq):
+            return FrameOutcome(processed=False)
+        exam = session.exam
+        state = live.rules_state
+        t0_ms = state.setdefault("t0_ms", captured_ms)
+        t_s = (captured_ms - t0_ms) / 1000
+        decoded = analysis.decode_frame(image)
+        frame = analysis.anonymize(
+            decoded, policy=anonymization_policy(exam), recent=state.get("recent", [])
+        )
+        state["recent"] = frame.recent
+        captured_at = _to_datetime(captured_ms, state.get("clock_offset_ms", 0.0))
+        thumb = frame.jpeg(
+            quality=EVIDENCE_JPEG_QUALITY, longest_side_px=EVIDENCE_LONGEST_SIDE_PX
+        )
+        evidence = Evidence(
+            session=session, seq=seq, captured_at=captured_at, content_type="image/jpeg",
+            width=frame.width, height=frame.height, sha256=hashlib.sha256(thumb).hexdigest(),
+        )
+        evidence.image.save(f"{session_id}-{seq:07d}.jpg", ContentFile(thumb), save=False)
+        evidence.save()
+        enabled = _enabled_checks(exam, session.student_id)
+        # The rules read the original pixels (pose, gaze, brightness) in memory only.
+        events = analysis.rules_observe_frame(
+            state, rule_policy(exam, enabled), t_s=t_s, seq=seq, image=decoded,
+            faces=frame.faces,
+        )
+        for event in events:
+            incident = _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)
+            if incident is not None and event.action == "open":
+                Evidence.objects.filter(
+                    session=session, seq__gte=min(event.evidence_frame_ids, default=seq),
+                    seq__lte=seq, incident__isnull=True,
+                ).update(incident=incident)
+        open_ids = list(state.get("incidents", {}).values())
+        if open_ids:
+            Evidence.objects.filter(pk=evidence.pk).update(incident_id=min(open_ids))
+        is_latest = seq > live.last_frame_seq
+        if is_latest:
+            live.last_frame_seq = seq
+            live.last_frame_captured_at = captured_at
+            live.face_count = len(frame.faces)
+        live.last_frame_processed_at = timezone.now()
+        live.frames_processed += 1
+        live.updated_at = timezone.now()
+        live.save()
+        transaction.on_commit(lambda: _after_processed(session, "frame", seq))
+    return FrameOutcome(
+        processed=True, face_count=len(frame.faces),
+        incident_events=tuple(f"{e.action}:{e.kind}" for e in events),
+    )
+
+
+def event_process(
+    *, session_id: UUID | str, seq: int, kind: str, captured_ms: float,
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """Turn one browser event into incidents, once. Returns whether it was processed now."""
+    with transaction.atomic():
+        session = ExamSession.objects.select_related("exam__course", "student").get(
+            pk=session_id
+        )
+        live, _ = LiveState.objects.get_or_create(session=session)
+        live = LiveState.objects.select_for_update().get(pk=live.pk)
+        if not _claim(session_id=session_id, stream=Receipt.Stream.EVENT, seq=seq):
+            return False
+        state = live.rules_state
+        offset = state.get("clock_offset_ms", 0.0)
+        at = _to_datetime(captured_ms, offset)
+        enabled = _enabled_checks(session.exam, session.student_id)
+        if kind == VOICE_EVENT:
+            t0_ms = state.setdefault("t0_ms", captured_ms)
+            policy = rule_policy(session.exam, enabled)
+            for event in analysis.rules_observe_voice(
+                state, policy, t_s=(captured_ms - t0_ms) / 1000, seq=seq,
+                is_speech=bool((detail or {}).get("active")),
+            ):
+                _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)
+        elif Check.BROWSER in enabled and kind in BROWSER_EVENTS:
+            incident_kind, action = BROWSER_EVENTS[kind]
+            browser: dict[str, int] = state.setdefault("browser", {})
+            if action == "point":
+                Incident.objects.create(
+                    session=session, kind=incident_kind, started_at=at, ended_at=at, score=1.0,
+                    payload=json.dumps({"source": "browser", "event": kind}).encode(),
+                )
+            elif action == "open" and incident_kind not in browser:
+                incident = Incident.objects.create(
+                    session=session, kind=incident_kind, started_at=at, score=1.0,
+                    severity=(
+                        Incident.Severity.MEDIUM
+                        if incident_kind == Incident.Kind.CAMERA_ENDED
+                        else Incident.Severity.LOW
+                    ),
+                    payload=json.dumps({"source": "browser", "event": kind}).encode(),
+                )
+                browser[incident_kind] = incident.pk
+            elif action == "close" and incident_kind in browser:
+                Incident.objects.filter(
+                    pk=browser.pop(incident_kind), ended_at__isnull=True, started_at__lte=at
+                ).update(ended_at=at)
+        live.updated_at = timezone.now()
+        live.save()
+        transaction.on_commit(lambda: _after_processed(session, "event", seq))
+    return True
+
+
+def preview_anonymize(*, session_id: UUID | str, image: bytes) -> bytes:
+    """The camera check: the anonymized frame exactly as reviewers would see it. Not stored."""
+    session = ExamSession.objects.select_related("exam").get(pk=session_id)
+    decoded = analysis.decode_frame(image)
+    return analysis.anonymize(decoded, policy=anonymization_policy(session.exam)).jpeg()
+
+
+def live_state_connection(
+    *, session_id: UUID | str, is_connected: bool, clock_offset_ms: float | None = None,
+    buffered: int | None = None,
+) -> None:
+    """Record that the page connected or left (and, when told, its queue and clock)."""
+    with transaction.atomic():
+        session = ExamSession.objects.select_related("exam__course", "student").get(
+            pk=session_id
+        )
+        live, _ = LiveState.objects.get_or_create(session=session)
+        live = LiveState.objects.select_for_update().get(pk=live.pk)
+        live.is_connected = is_connected
+        if clock_offset_ms is not None:
+            live.rules_state["clock_offset_ms"] = clock_offset_ms
+        if buffered is not None:
+            live.buffered = max(0, buffered)
+        live.updated_at = timezone.now()
+        live.save()
+        transaction.on_commit(lambda: live_push(session=session))
+
+
+def live_state_finish(*, session_id: UUID | str) -> int:
+    """Close the rules' open incidents of a session that ended. Returns how many closed."""
+    with transaction.atomic():
+        live = LiveState.objects.select_for_update().filter(session_id=session_id).first()
+        if live is None:
+            return 0
+        session = ExamSession.objects.select_related("exam__course").get(pk=session_id)
+        enabled = _enabled_checks(session.exam, session.student_id)
+        events = analysis.rules_finish(live.rules_state, rule_policy(session.exam, enabled))
+        for event in events:
+            _apply_incident_event(
+                session=session, live=live, event=event,
+                t0_ms=live.rules_state.get("t0_ms", 0.0),
+            )
+        for kind, pk in live.rules_state.pop("browser", {}).items():
+            del kind
+            Incident.objects.filter(pk=pk, ended_at__isnull=True).update(
+                ended_at=max(timezone.now(), Incident.objects.get(pk=pk).started_at)
+            )
+        live.is_connected = False
+        live.save()
+    return len(events)
+
+
+def _after_processed(session: ExamSession, stream: str, seq: int) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            stream_group(session.pk), {"type": "stream.ack", "stream": stream, "seq": seq}
+        )
+    except Exception:
+        # The page asks for the highest contiguous sequence on its next sync, so a lost ack
+        # only delays deleting its copy; the frame itself is committed.
+        logger.warning("session %s: could not push the ack of %s %s", session.pk, stream, seq,
+                       exc_info=True)
+    live_push(session=session)
+
+
+def live_push(*, session: ExamSession) -> None:
+    """Send the session's live row to the reviewers watching its course."""
+    from monitoring.selectors import live_row
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    session = ExamSession.objects.select_related("exam__course", "student", "live_state").get(
+        pk=session.pk
+    )
+    try:
+        async_to_sync(layer.group_send)(
+            live_group(session.exam.course_id),
+            {"type": "live.update", "row": live_row(session=session)},
+        )
+    except Exception:
+        logger.warning("session %s: could not push the live row", session.pk, exc_info=True)
+
+
+def image_b64(image: bytes) -> str:
+    """Frames cross the broker as base64 inside JSON (never pickle)."""
+    return base64.b64encode(image).decode("ascii")

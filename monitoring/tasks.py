@@ -1,0 +1,197 @@
+"""Celery tasks of the streaming path: each takes ids and bytes, calls one service, and is
+idempotent on (session, stream, seq), so ``acks_late`` redelivery is safe.
+
+Frames travel through the broker as base64 inside JSON (the serializer is JSON only, never
+pickle); the broker keeps them in memory (Redis) and nothing raw is written to disk by us.
+In the embedded default (no REDIS_URL, ``CELERY_TASK_ALWAYS_EAGER``), ``enqueue`` runs the
+same tasks on one in-process worker thread instead, off the event loop, in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from celery import Task, shared_task
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import close_old_connections
+from django.db.utils import InterfaceError, OperationalError
+
+from monitoring import services
+from monitoring.models import Receipt
+from monitoring.vision.errors import VisionError
+
+logger = logging.getLogger(__name__)
+
+# A message whose processing never finishes (it kills or hangs its worker) is delivered at
+# most this many times, then quarantined: enough for one or two genuine worker crashes.
+MAX_DELIVERIES = 3
+# Database hiccups (a PostgreSQL restart, a dropped connection) are retried with backoff.
+_TRANSIENT = (OperationalError, InterfaceError)
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _embedded_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            # One thread: frames of a session are processed in the order they arrived,
+            # and the demo's SQLite sees one writer.
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctor-worker")
+        return _executor
+
+
+def _run_embedded(task: Task, kwargs: dict[str, Any]) -> None:
+    close_old_connections()
+    try:
+        task.apply(kwargs=kwargs, throw=False)
+    finally:
+        close_old_connections()
+
+
+_running: set[asyncio.Future] = set()
+
+
+def publish(task: Task, kwargs: dict[str, Any]) -> None:
+    """Hand a task to the broker; returns once the broker has it, raises if it cannot."""
+    task.apply_async(
+        kwargs=kwargs,
+        retry=True,
+        retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
+    )
+
+
+def claim_and_publish(task: Task, kwargs: dict[str, Any], claim: dict[str, Any]) -> str:
+    """The consumer's acceptance of one message with a broker: claim its receipt
+    (``services.receipt_claim_new``) and, when it is new or stale, publish it. If the
+    broker does not take it, the receipt is released and the error propagates (the socket
+    closes, the page reconnects and resends). Returns the claim's outcome."""
+    outcome = services.receipt_claim_new(**claim)
+    if outcome in ("new", "stale"):
+        try:
+            publish(task, kwargs)
+        except Exception:
+            services.receipt_release(
+                session_id=claim["session_id"], stream=claim["stream"], seq=claim["seq"]
+            )
+            raise
+    return outcome
+
+
+async def enqueue(task: Task, **kwargs: Any) -> None:
+    """From a consumer: hand a task to the broker (returns once the broker has it) or, in
+    the embedded default, to the in-process worker thread (returns at once).
+
+    Not ``delay_on_commit``: the consumer writes nothing before publishing. It publishes
+    first and records the receipt after, so a receipt always means "the broker has it";
+    if the publish raises, the page gets no ack and resends. The embedded thread runs
+    through ``sync_to_async`` so that the task's channel-layer sends reach this event loop.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        future = asyncio.ensure_future(
+            sync_to_async(_run_embedded, thread_sensitive=False, executor=_embedded_executor())(
+                task, kwargs
+            )
+        )
+        _running.add(future)
+        future.add_done_callback(_running.discard)
+        return
+    await sync_to_async(publish, thread_sensitive=False)(task, kwargs)
+
+
+def wait_embedded_idle(timeout_s: float = 60) -> None:
+    """Block until the embedded worker thread has run everything queued so far (tests)."""
+    if _executor is not None:
+        _executor.submit(lambda: None).result(timeout=timeout_s)
+
+
+def _decode(image_b64: str) -> bytes:
+    try:
+        return base64.b64decode(image_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise VisionError(f"The frame's base64 payload is damaged: {exc}") from exc
+
+
+@shared_task(
+    name="monitoring.process_frame",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=_TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+)
+def process_frame(
+    self: Task, *, session_id: str, seq: int, captured_ms: float, image_b64: str
+) -> dict[str, Any]:
+    stream = Receipt.Stream.FRAME
+    if not services.receipt_begin_delivery(
+        session_id=session_id, stream=stream, seq=seq, max_deliveries=MAX_DELIVERIES
+    ):
+        return {"processed": False}
+    try:
+        outcome = services.frame_process(
+            session_id=session_id, seq=seq, captured_ms=captured_ms, image=_decode(image_b64)
+        )
+    except VisionError as exc:
+        # Fail closed: the frame could not be anonymized, so nothing of it is kept.
+        logger.warning("session %s: frame %s quarantined: %s", session_id, seq, exc)
+        services.receipt_quarantine(session_id=session_id, stream=stream, seq=seq, reason=str(exc))
+        return {"processed": False, "quarantined": str(exc)}
+    return {"processed": outcome.processed, "faces": outcome.face_count,
+            "incidents": list(outcome.incident_events)}
+
+
+@shared_task(
+    name="monitoring.process_event",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=_TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+)
+def process_event(
+    self: Task, *, session_id: str, seq: int, kind: str, captured_ms: float,
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    stream = Receipt.Stream.EVENT
+    if not services.receipt_begin_delivery(
+        session_id=session_id, stream=stream, seq=seq, max_deliveries=MAX_DELIVERIES
+    ):
+        return False
+    return services.event_process(
+        session_id=session_id, seq=seq, kind=kind, captured_ms=captured_ms, detail=detail
+    )
+
+
+@shared_task(name="monitoring.preview_frame", acks_late=False, ignore_result=True)
+def preview_frame(*, session_id: str, reply_channel: str, image_b64: str) -> None:
+    """Anonymize one camera-check frame and send it back to the page's socket (not stored).
+
+    Previews are disposable (the page sends another each second), so they are acked early
+    and never retried.
+    """
+    layer = get_channel_layer()
+    try:
+        jpeg = services.preview_anonymize(session_id=session_id, image=_decode(image_b64))
+        message = {"type": "stream.preview", "jpeg_b64": base64.b64encode(jpeg).decode()}
+    except VisionError as exc:
+        message = {"type": "stream.preview", "error": str(exc)}
+    async_to_sync(layer.send)(reply_channel, message)
+
+
+@shared_task(name="monitoring.finish_session", acks_late=True, autoretry_for=_TRANSIENT,
+             retry_backoff=True, max_retries=5)
+def finish_session(*, session_id: str) -> int:
+    """Close the incidents still open when a session ends. Idempotent."""
+    return services.live_state_finish(session_id=session_id)

@@ -1,0 +1,134 @@
+"""Frame processing through the real task: anonymized evidence, incidents at the right
+times, idempotency under redelivery, the reviewers' live view."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from monitoring import tasks
+from monitoring.models import LiveState, Receipt
+from monitoring.services import image_b64
+from reviews.models import Evidence, Incident
+from tests.monitoring import helpers as h
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+T0 = 1_800_000_000_000.0  # capture times in ms, as the page's clock gives them
+
+
+@pytest.fixture
+def running(session, student):
+    return h.start_session(session, student)
+
+
+def _process(session, seq, image, t_s):
+    return tasks.process_frame.apply(kwargs={
+        "session_id": str(session.pk), "seq": seq, "captured_ms": T0 + t_s * 1000,
+        "image_b64": image_b64(image),
+    }).get()
+
+
+def test_no_face_incident_opens_after_its_minimum_and_closes_when_the_face_returns(running):
+    # 0-4 s face, 5-14 s nobody, 15-20 s face again; one frame per second.
+    for t in range(21):
+        image = h.face_jpeg(t) if t < 5 or t >= 15 else h.empty_jpeg(seed=t)
+        result = _process(running, t + 1, image, t)
+        assert result["processed"], result
+    (incident,) = Incident.objects.filter(session=running)
+    assert incident.kind == "no_face" and incident.severity == "medium"
+    # Back-dated to the first empty frame; ended at the last empty frame.
+    assert incident.started_at.timestamp() * 1000 == pytest.approx(T0 + 5000, abs=1)
+    assert incident.ended_at.timestamp() * 1000 == pytest.approx(T0 + 14000, abs=1)
+    linked = sorted(Evidence.objects.filter(incident=incident).values_list("seq", flat=True))
+    assert linked[0] == 6 and 15 in linked
+    assert Evidence.objects.filter(session=running).count() == 21
+
+
+def test_redelivered_frames_change_nothing(running):
+    for t in range(8):
+        _process(running, t + 1, h.empty_jpeg(seed=t), t)
+    before = (Incident.objects.count(), Evidence.objects.count(),
+              LiveState.objects.get(pk=running.pk).rules_state)
+    for t in range(8):
+        assert _process(running, t + 1, h.empty_jpeg(seed=t), t) == {"processed": False}
+    after = (Incident.objects.count(), Evidence.objects.count(),
+             LiveState.objects.get(pk=running.pk).rules_state)
+    assert before == after and before[0] == 1
+    assert set(Receipt.objects.values_list("deliveries", flat=True)) == {1}
+
+
+def test_accommodation_switches_the_no_face_rule_off(running, student):
+    from exams.models import Enrollment
+
+    Enrollment.objects.filter(student=student).update(disabled_checks=["no_face"])
+    for t in range(10):
+        _process(running, t + 1, h.empty_jpeg(seed=t), t)
+    assert not Incident.objects.exists()
+
+
+def test_evidence_is_anonymized_and_small(running):
+    import cv2
+    import numpy as np
+
+    from monitoring.analysis import detector
+
+    _process(running, 1, h.face_jpeg(), 0)
+    evidence = Evidence.objects.get()
+    data = evidence.image.read()
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert max(image.shape[:2]) == 320
+    assert detector().detect(cv2.resize(image, (640, 640))) == []
+    assert b"Exif" not in data[:200]
+
+
+def test_reviewer_live_view_gets_a_snapshot_and_updates(running, reviewer, student):
+    ticket = h.issue_ticket(student, running)["ticket"]
+
+    async def scenario():
+        live = await h.communicator(reviewer, path="/ws/monitoring/live/")
+        connected, _ = await live.connect()
+        assert connected
+        snapshot = await live.receive_json_from(timeout=5)
+        assert snapshot["type"] == "snapshot"
+        assert [row["session"] for row in snapshot["rows"]] == [str(running.pk)]
+        comm, _ = await h.open_stream(student, running, ticket)
+        await comm.send_to(bytes_data=h.frame(running, 1))
+        rows = []
+        while not any(r["frames"] == 1 for r in rows):
+            message = await live.receive_json_from(timeout=20)
+            assert message["type"] == "update"
+            rows.append(message["row"])
+        await comm.disconnect()
+        await live.disconnect()
+        return rows[-1]
+
+    row = async_to_sync(scenario)()
+    assert row["face_count"] == 1 and row["is_connected"] and row["student"] == "alice"
+
+
+def test_live_view_shows_outsiders_nothing_and_students_no_socket(running, outsider, student):
+    async def scenario():
+        live = await h.communicator(outsider, path="/ws/monitoring/live/")
+        assert (await live.connect())[0]
+        assert await live.receive_json_from(timeout=5) == {"type": "snapshot", "rows": []}
+        await live.disconnect()
+        live = await h.communicator(student, path="/ws/monitoring/live/")
+        assert (await live.connect())[0]
+        assert await live.receive_output(timeout=5) == {"type": "websocket.close",
+                                                          "code": 4404}
+
+    async_to_sync(scenario)()
+
+
+def test_live_page_is_staff_only(running, reviewer, student):
+    from django.test import Client
+
+    for user, status in ((reviewer, 200), (student, 404)):
+        client = Client()
+        client.force_login(user)
+        response = client.get("/monitoring/live/", secure=True)
+        assert response.status_code == status
+    client = Client()
+    client.force_login(reviewer)
+    assert "alice" in client.get("/monitoring/live/", secure=True).content.decode()
