@@ -1,21 +1,118 @@
-"""The review pages in a real browser: no serious axe violations, keyboard works."""
+"""The review pages in a real browser: no serious axe violations, keyboard works.
+
+They use the shared Chromium (tests/e2e/conftest.py: one Playwright per test session)
+but pytest-django's in-process live server, so that the test's media folder and the
+pages' evidence are the same files. axe-core comes from npm (`npm ci`, package.json).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
-from exams.models import Enrollment
+from exams.models import Enrollment, ExamSession
 from reviews import services
 from reviews.models import Evidence, Incident
 from tests import factories as f
-from tests.reviews.e2e.conftest import run_axe, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "var" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def server(django_db_setup, django_db_blocker):
+    """pytest-django's live server, speaking plain HTTP.
+
+    The security middleware reads SECURE_SSL_REDIRECT once, when the server thread
+    builds its handler, so the override must be in place before the server starts.
+    """
+    from django.conf import settings
+    from django.test import override_settings
+    from pytest_django.live_server_helper import LiveServer
+
+    with override_settings(
+        SECURE_SSL_REDIRECT=False,
+        SESSION_COOKIE_SECURE=False,
+        CSRF_COOKIE_SECURE=False,
+        # Only the static files change: the other aliases (e.g. "evidence") must stay.
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {
+                "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+            },
+        },
+    ):
+        live = LiveServer("localhost")
+        live._live_server_modified_settings.enable()
+        try:
+            yield live
+        finally:
+            live._live_server_modified_settings.disable()
+            live.stop()
+
+
+@pytest.fixture
+def axe_source():
+    if not AXE_JS.exists():
+        pytest.skip(f"axe-core missing at {AXE_JS}: run `npm ci` at the repository root")
+    return AXE_JS.read_text()
+
+
+@pytest.fixture
+def page_as(browser, server, client):
+    """``page_as(user)``: a new page whose session cookie logs ``user`` in."""
+    contexts = []
+
+    def open_page(user):
+        client.force_login(user)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_cookies(
+            [{"name": "sessionid", "value": client.cookies["sessionid"].value,
+              "url": server.url}]
+        )
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def run_axe(page, axe_source: str) -> list[dict]:
+    """Inject axe-core and return the serious or critical violations."""
+    page.add_script_tag(content=axe_source)
+    result = page.evaluate("async () => await axe.run(document)")
+    return [v for v in result["violations"] if v["impact"] in {"serious", "critical"}]
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture
+def finished_session(session):
+    start = timezone.now() - timedelta(minutes=50)
+    ExamSession.objects.filter(pk=session.pk).update(
+        state=ExamSession.State.SUBMITTED,
+        started_at=start,
+        deadline_at=start + timedelta(minutes=60),
+        ended_at=start + timedelta(minutes=45),
+    )
+    session.refresh_from_db()
+    return session
+
 
 KINDS = [
     ("no_face", "high"),
