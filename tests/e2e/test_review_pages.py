@@ -234,6 +234,11 @@ def test_student_pages_pass_axe(page_as, server, student, reviewed_session, axe_
     page.goto(f"{server.url}/review/mine/{session.pk}/?incident={incidents[3].pk}")
     images = page.locator(".evidence img")
     assert images.count() == 1
+    # The image loads lazily and through the permission-checked view: wait for it.
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.evidence img');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
     assert images.first.evaluate("img => img.naturalWidth") == 160
     violations = run_axe(page, axe_source)
     assert violations == [], [(v["id"], v["nodes"][0]["html"]) for v in violations]

@@ -61,8 +61,12 @@ def test_timeline_query_count_does_not_grow_with_incidents(
     client.force_login(reviewer)
     url = reverse("reviews:timeline", args=[finished_session.pk])
     # + the selected incident; + the audited reveal of decrypted details (its permission
-    # check, its audit entry and that entry's leaf in the integrity log: 6).
-    with django_assert_num_queries(TIMELINE_QUERIES + 7):
+    # check, its audit entry and that entry's leaf in the integrity log: 6; on PostgreSQL
+    # the log's append also takes an advisory lock: 7).
+    from django.db import connection
+
+    reveal = 7 if connection.vendor == "postgresql" else 6
+    with django_assert_num_queries(TIMELINE_QUERIES + 1 + reveal):
         response = client.get(url, {"incident": incidents[n // 2].pk})
     assert response.status_code == 200
     page = response.content.decode()
