@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exams', '0002_exam_keep_originals_days'),
+        ('exams', '0003_exam_suspicion_weights'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
