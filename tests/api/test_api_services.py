@@ -296,3 +296,14 @@ def test_lists_take_a_constant_number_of_queries(
         f.ReviewDecisionFactory.create_batch(5, incident=own.incident)
         with django_assert_max_num_queries(len(few.captured_queries)):
             client.get(url)
+
+
+def test_closing_a_review_queues_the_webhook(institution, session, reviewer):
+    from reviews.services import review_close
+
+    WebhookEndpoint.objects.create(
+        institution=institution, url="https://lms.example.org/hook", secret="s"
+    )
+    review_close(session=session, reviewer=reviewer, outcome="close_clear")
+    delivery = WebhookDelivery.objects.get()
+    assert json.loads(delivery.body)["outcome"] == "close_clear"
