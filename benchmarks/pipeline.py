@@ -77,7 +77,7 @@ def section_stages(ctx: Context) -> None:
     stages = [
         ("decode JPEG (safe decode)", _time_each(ctx.jpegs, decode_image)),
         ("detect: short-range BlazeFace (Tasks)", _time_each(decoded, finder.close_range.detect)),
-        (f"detect: CenterFace {finder.wide.input_width} px (OpenCV DNN)",
+        (f"detect: CenterFace {finder.wide.input_width} px (onnxruntime)",
          _time_each(decoded, finder.wide.detect)),
         ("merge + IoU tracking", _time_each(
             list(zip(close, wide, strict=True)),

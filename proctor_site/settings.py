@@ -230,3 +230,68 @@ CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
     "task": "privacy.apply_retention",
     "schedule": env_int("PROCTOR_RETENTION_EVERY_S", 3600, minimum=60),
 }
+
+# Tamper-evident log (reviews/integrity.py, docs/integrity.md). The signing key is a raw
+# 32-byte Ed25519 private key in base64; it signs the checkpoints and seals each row with
+# a MAC key derived from it. No usable default: the development key below is refused by
+# the system check `proctor.E002` whenever DEBUG is off. Keys retired by a rotation stay
+# listed (comma-separated) so that rows and checkpoints they sealed still verify.
+INSECURE_INTEGRITY_SIGNING_KEY = "cHJvY3Rvci1kZXYtaW50ZWdyaXR5LWtleS0wMDAwMDA="  # noqa: S105
+PROCTOR_INTEGRITY_SIGNING_KEY = (
+    env_secret("PROCTOR_INTEGRITY_SIGNING_KEY") or INSECURE_INTEGRITY_SIGNING_KEY
+)
+PROCTOR_INTEGRITY_RETIRED_KEYS = [
+    key.strip()
+    for key in (env_secret("PROCTOR_INTEGRITY_RETIRED_KEYS") or "").split(",")
+    if key.strip()
+]
+# The name the checkpoints carry, so a published one cannot be passed off as another log's.
+PROCTOR_INTEGRITY_ORIGIN = env_str("PROCTOR_INTEGRITY_ORIGIN", "proctor.localhost/integrity")
+# Entries newer than the last checkpoint are not yet anchored (docs/integrity.md): ten
+# minutes bounds that window; a checkpoint with nothing new reuses the last one.
+PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S = env_int(
+    "PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S", 600, minimum=10
+)
+
+# Evidence storage. The embedded default keeps files under MEDIA_ROOT (STORAGES above).
+# Set PROCTOR_S3_BUCKET to use an S3-compatible object store (AWS S3, MinIO, Ceph, Garage)
+# through django-storages. While it is unreachable, new evidence waits in a local spool,
+# sealed under each session's data key, and a Celery task uploads it in order once the
+# store is back (reviews/storage_services.py, reviews/spool.py).
+PROCTOR_S3_BUCKET = env_str("PROCTOR_S3_BUCKET", "")
+PROCTOR_S3_TIMEOUT_S = env_int("PROCTOR_S3_TIMEOUT_S", 5, minimum=1)
+if PROCTOR_S3_BUCKET:
+    from botocore.config import Config as _BotoConfig
+
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": PROCTOR_S3_BUCKET,
+            "endpoint_url": env_str("PROCTOR_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("PROCTOR_S3_REGION", "us-east-1"),
+            "access_key": env_secret("PROCTOR_S3_ACCESS_KEY_ID"),
+            "secret_key": env_secret("PROCTOR_S3_SECRET_ACCESS_KEY"),
+            "default_acl": None,  # private: evidence is served through signed URLs only
+            "querystring_auth": True,
+            "querystring_expire": env_int("PROCTOR_S3_URL_EXPIRE_S", 300, minimum=1),
+            "file_overwrite": True,  # one name per frame: a rewrite is a repeat
+            # Fail fast to the spool instead of holding a worker for botocore's retries.
+            "client_config": _BotoConfig(
+                connect_timeout=PROCTOR_S3_TIMEOUT_S,
+                read_timeout=PROCTOR_S3_TIMEOUT_S,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
+        },
+    }
+PROCTOR_SPOOL_DIR = Path(env_str("PROCTOR_SPOOL_DIR", str(VAR_DIR / "spool")))
+PROCTOR_SPOOL_SYNC_INTERVAL_S = env_int("PROCTOR_SPOOL_SYNC_INTERVAL_S", 30, minimum=1)
+
+# Periodic tasks of the integrity log and the evidence spool (run by `celery beat`).
+CELERY_BEAT_SCHEDULE["integrity-checkpoint"] = {
+    "task": "reviews.integrity_checkpoint",
+    "schedule": PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S,
+}
+CELERY_BEAT_SCHEDULE["evidence-spool-sync"] = {
+    "task": "reviews.evidence_spool_sync",
+    "schedule": PROCTOR_SPOOL_SYNC_INTERVAL_S,
+}

@@ -20,4 +20,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("monitoring/", include("monitoring.urls")),
     path("privacy/", include("reviews.privacy.urls")),
+    path("api/v1/integrity/", include("reviews.integrity_urls")),
 ]

@@ -66,3 +66,7 @@ class AuditEventAdmin(ReadOnlyHistoryAdmin):
     search_fields = ["action", "actor__username", "target", "reason"]
     date_hierarchy = "created_at"
     list_select_related = ["actor", "course"]
+
+
+# The integrity log's checkpoints and the evidence spool (reviews/integrity_admin.py).
+from reviews import integrity_admin  # noqa: E402, F401

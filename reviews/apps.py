@@ -6,4 +6,5 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews and audit"
 
     def ready(self) -> None:
+        from reviews import storage_services  # noqa: F401  (connects the spool's shredding)
         from reviews.privacy import checks  # noqa: F401  (registers the key ring check)

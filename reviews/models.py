@@ -198,3 +198,9 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor or 'system'}"
+
+
+# The tamper-evident log and the evidence spool live in their own modules; importing them
+# here registers their models.
+from reviews.integrity_models import IntegrityCheckpoint, IntegrityLeaf  # noqa: E402, F401
+from reviews.storage_models import SpooledEvidence  # noqa: E402, F401

@@ -84,6 +84,23 @@ def session(exam, student):
     return f.ExamSessionFactory(exam=exam, student=student)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Let Django flush the append-only integrity tables between transactional tests.
+
+    Their PostgreSQL triggers refuse TRUNCATE unless the session sets this option (see
+    reviews/migrations/0007_integrity_log_append_only.py); UPDATE and DELETE stay refused.
+    """
+    from django.db import connections
+
+    for alias in connections:
+        settings_dict = connections[alias].settings_dict
+        if settings_dict["ENGINE"].endswith("postgresql"):
+            options = settings_dict.setdefault("OPTIONS", {})
+            extra = "-c proctor.integrity_allow_truncate=on"
+            options["options"] = f"{options.get('options', '')} {extra}".strip()
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     # The cast logs in a lot; a slow hasher would dominate the suite's run time.

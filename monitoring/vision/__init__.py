@@ -22,7 +22,7 @@ Public API (other stages build on it; keep it stable):
     ``Face``: frozen dataclass, ``box=(x1, y1, x2, y2)`` in pixels (x2/y2 exclusive),
     ``score: float``, ``keypoints: tuple[tuple[float, float], ...]`` (may be empty).
     ``ShortRangeDetector`` (MediaPipe Tasks, BlazeFace short range) and
-    ``CenterFaceDetector`` (OpenCV DNN): create once, reuse, ``with`` closes;
+    ``CenterFaceDetector`` (onnxruntime, one thread): create once, reuse, ``with`` closes;
     ``.detect(image_bgr) -> list[Face]``. Helpers ``iou``, ``nms``, ``merge_faces``.
 
 ``monitoring.vision.anonymize``
@@ -41,7 +41,9 @@ Public API (other stages build on it; keep it stable):
     ``FrameAnonymizer(policy, *, finder=None, wide_every_n_frames=1)``, one per stream
     (``wide_every_n_frames > 1``: CenterFace on a cadence and whenever the picture changes);
     ``.process(image) -> FrameResult(image, faces, is_whole_frame_blurred,
-    whole_frame_reason)``. Detector errors and unanalysable frames blur the whole frame.
+    whole_frame_reason, detected_faces)``: ``faces`` are hidden (fresh and held),
+    ``detected_faces`` only what a detector found in this frame. Detector errors and
+    unanalysable frames blur the whole frame.
     ``anonymize_image(image, policy) -> FrameResult`` for a single still, and
     ``anonymize_jpeg(data: bytes, policy, *, limits, quality=80) -> bytes``: bytes in,
     anonymized metadata-free JPEG out (the live stream's task; raises the decode errors).

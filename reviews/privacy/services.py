@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from exams import permissions
 from exams.models import ExamSession, Institution
+from reviews.integrity import Kind, integrity_append
 from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
 from reviews.privacy import keys, selectors
 from reviews.privacy.errors import (
@@ -559,6 +560,12 @@ def break_glass_approve(
             target=f"break_glass:{grant.pk}", reason=grant.reason,
             detail={"requested_by": grant.requested_by_id,
                     "expires_at": grant.expires_at.isoformat()},
+        )
+        # The grant in the tamper-evident log, by ids and times (the reason is free text).
+        integrity_append(
+            kind=Kind.BREAK_GLASS_GRANT, session=grant.session_id,
+            data={"grant_id": grant.pk, "requested_by_id": grant.requested_by_id,
+                  "approved_by_id": actor.pk, "expires_at": grant.expires_at.isoformat()},
         )
     return grant
 

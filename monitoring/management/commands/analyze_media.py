@@ -52,6 +52,9 @@ _TABLE_HEADER = (
 
 
 class Command(BaseCommand):
+    # A standalone tool on files: it touches no database, key ring or broker, so the
+    # server's deployment checks (secret key, key ring) must not stop it.
+    requires_system_checks: list[str] = []
     help = (
         "Analyse images and videos for proctoring incidents (faces, head pose, gaze, "
         "incident rules); prints a table or, with --json, one JSON object per line."

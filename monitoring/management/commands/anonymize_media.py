@@ -38,6 +38,9 @@ class Totals:
 
 
 class Command(BaseCommand):
+    # A standalone tool on files: it touches no database, key ring or broker, so the
+    # server's deployment checks (secret key, key ring) must not stop it.
+    requires_system_checks: list[str] = []
     help = (
         "Anonymize every face in images (jpg, png, webp) and videos (mp4, avi, webm), "
         "writing files with the same names to --out with all metadata removed."
