@@ -24,7 +24,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -33,7 +32,8 @@ from monitoring import analysis
 from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvalid
 from monitoring.models import LiveState, Receipt, StreamTicket
 from reviews.models import Evidence, Incident
-from reviews.services import audit_record
+from reviews.services import audit_record, incident_create
+from reviews.storage_services import evidence_store
 
 logger = logging.getLogger(__name__)
 
@@ -395,7 +395,7 @@ def _apply_incident_event(
     ).encode()
     score = min(max(event.score, 0.0), 1.0)
     if event.action == "open":
-        incident = Incident.objects.create(
+        incident = incident_create(
             session=session, kind=event.kind, severity=event.severity,
             started_at=_to_datetime(t0_ms + event.started_at * 1000, offset),
             score=score, payload=payload,
@@ -452,12 +452,6 @@ def frame_process(
         thumb = frame.jpeg(
             quality=EVIDENCE_JPEG_QUALITY, longest_side_px=EVIDENCE_LONGEST_SIDE_PX
         )
-        evidence = Evidence(
-            session=session, seq=seq, captured_at=captured_at, content_type="image/jpeg",
-            width=frame.width, height=frame.height, sha256=hashlib.sha256(thumb).hexdigest(),
-        )
-        evidence.image.save(f"{session_id}-{seq:07d}.jpg", ContentFile(thumb), save=False)
-        evidence.save()
         enabled = _enabled_checks(exam, session.student_id)
         # The rules read the original pixels (pose, gaze, brightness) in memory only.
         events = analysis.rules_observe_frame(
@@ -467,13 +461,19 @@ def frame_process(
         for event in events:
             incident = _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)
             if incident is not None and event.action == "open":
+                # The frames since the condition began back the incident.
                 Evidence.objects.filter(
                     session=session, seq__gte=min(event.evidence_frame_ids, default=seq),
-                    seq__lte=seq, incident__isnull=True,
+                    seq__lt=seq, incident__isnull=True,
                 ).update(incident=incident)
         open_ids = list(state.get("incidents", {}).values())
-        if open_ids:
-            Evidence.objects.filter(pk=evidence.pk).update(incident_id=min(open_ids))
+        # Only the anonymized thumbnail is stored (encrypted, integrity-logged, spooled
+        # locally if the object store is down); the raw frame ends with this function.
+        evidence_store(
+            session=session, seq=seq, captured_at=captured_at, content=thumb,
+            width=frame.width, height=frame.height,
+            incident=Incident.objects.get(pk=min(open_ids)) if open_ids else None,
+        )
         is_latest = seq > live.last_frame_seq
         if is_latest:
             live.last_frame_seq = seq
@@ -519,12 +519,12 @@ def event_process(
             incident_kind, action = BROWSER_EVENTS[kind]
             browser: dict[str, int] = state.setdefault("browser", {})
             if action == "point":
-                Incident.objects.create(
+                incident_create(
                     session=session, kind=incident_kind, started_at=at, ended_at=at, score=1.0,
                     payload=json.dumps({"source": "browser", "event": kind}).encode(),
                 )
             elif action == "open" and incident_kind not in browser:
-                incident = Incident.objects.create(
+                incident = incident_create(
                     session=session, kind=incident_kind, started_at=at, score=1.0,
                     severity=(
                         Incident.Severity.MEDIUM
