@@ -31,8 +31,10 @@ from exams.models import Check, Enrollment, Exam, ExamSession
 from monitoring import analysis
 from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvalid
 from monitoring.models import LiveState, Receipt, StreamTicket
+from reviews.integrity import integrity_log_incident
 from reviews.models import Evidence, Incident
-from reviews.services import audit_record, incident_create
+from reviews.services import audit_record
+from reviews.storage_models import SpooledEvidence
 from reviews.storage_services import evidence_store
 
 logger = logging.getLogger(__name__)
@@ -395,11 +397,12 @@ def _apply_incident_event(
     ).encode()
     score = min(max(event.score, 0.0), 1.0)
     if event.action == "open":
-        incident = incident_create(
+        incident = Incident.objects.create(
             session=session, kind=event.kind, severity=event.severity,
             started_at=_to_datetime(t0_ms + event.started_at * 1000, offset),
             score=score, payload=payload,
         )
+        integrity_log_incident(incident=incident)
         mapping[key] = incident.pk
         return incident
     pk = mapping.get(key)
@@ -452,6 +455,12 @@ def frame_process(
         thumb = frame.jpeg(
             quality=EVIDENCE_JPEG_QUALITY, longest_side_px=EVIDENCE_LONGEST_SIDE_PX
         )
+        # To the object store, or to the encrypted spool while it is unreachable: then the
+        # Evidence row appears only once the sync task has stored it (storage_services.py).
+        stored = evidence_store(
+            session=session, seq=seq, captured_at=captured_at, content=thumb,
+            content_type="image/jpeg", width=frame.width, height=frame.height,
+        )
         enabled = _enabled_checks(exam, session.student_id)
         # The rules read the original pixels (pose, gaze, brightness) in memory only.
         events = analysis.rules_observe_frame(
@@ -461,19 +470,16 @@ def frame_process(
         for event in events:
             incident = _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)
             if incident is not None and event.action == "open":
-                # The frames since the condition began back the incident.
+                first = min(event.evidence_frame_ids, default=seq)
                 Evidence.objects.filter(
-                    session=session, seq__gte=min(event.evidence_frame_ids, default=seq),
-                    seq__lt=seq, incident__isnull=True,
+                    session=session, seq__gte=first, seq__lte=seq, incident__isnull=True,
                 ).update(incident=incident)
+                SpooledEvidence.objects.filter(
+                    session=session, seq__gte=first, seq__lte=seq, incident_id__isnull=True,
+                ).update(incident_id=incident.pk)
         open_ids = list(state.get("incidents", {}).values())
-        # Only the anonymized thumbnail is stored (encrypted, integrity-logged, spooled
-        # locally if the object store is down); the raw frame ends with this function.
-        evidence_store(
-            session=session, seq=seq, captured_at=captured_at, content=thumb,
-            width=frame.width, height=frame.height,
-            incident=Incident.objects.get(pk=min(open_ids)) if open_ids else None,
-        )
+        if open_ids:
+            type(stored).objects.filter(pk=stored.pk).update(incident_id=min(open_ids))
         is_latest = seq > live.last_frame_seq
         if is_latest:
             live.last_frame_seq = seq
@@ -519,12 +525,13 @@ def event_process(
             incident_kind, action = BROWSER_EVENTS[kind]
             browser: dict[str, int] = state.setdefault("browser", {})
             if action == "point":
-                incident_create(
+                incident = Incident.objects.create(
                     session=session, kind=incident_kind, started_at=at, ended_at=at, score=1.0,
                     payload=json.dumps({"source": "browser", "event": kind}).encode(),
                 )
+                integrity_log_incident(incident=incident)
             elif action == "open" and incident_kind not in browser:
-                incident = incident_create(
+                incident = Incident.objects.create(
                     session=session, kind=incident_kind, started_at=at, score=1.0,
                     severity=(
                         Incident.Severity.MEDIUM
@@ -533,6 +540,7 @@ def event_process(
                     ),
                     payload=json.dumps({"source": "browser", "event": kind}).encode(),
                 )
+                integrity_log_incident(incident=incident)
                 browser[incident_kind] = incident.pk
             elif action == "close" and incident_kind in browser:
                 Incident.objects.filter(

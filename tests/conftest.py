@@ -130,6 +130,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "integration" in item.keywords and not (on_postgres and has_redis):
             item.add_marker(skip)
+    # Browser tests last: Playwright's sync API keeps an event loop in the main thread,
+    # which later async_to_sync calls in the same process would trip over.
+    items.sort(key=lambda item: "e2e" in item.keywords)
 
 
 @pytest.fixture(autouse=True)

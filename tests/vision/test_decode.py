@@ -254,8 +254,10 @@ SEEDS = [encoded(".jpg", gradient()), encoded(".png", gradient()), encoded(".web
          png_declaring(30000, 2)]
 
 
-# 2 s per example: far above a normal decode (~1 ms), far below a hang; the machine is shared.
-@settings(max_examples=250, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+# No per-example deadline: on a loaded CI machine one slow example would fail the run for
+# nothing. A hang still fails, through the test's timeout (a decode takes ~1 ms).
+@pytest.mark.timeout(120)
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.sampled_from(SEEDS),
     edits=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=12),
@@ -274,7 +276,8 @@ def test_fuzzed_inputs_raise_only_vision_errors(seed, edits, cut):
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
 
 
-@settings(max_examples=150, deadline=2000)
+@pytest.mark.timeout(120)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2048))
 def test_random_bytes_raise_only_vision_errors(data):
     with contextlib.suppress(VisionError):
