@@ -29,6 +29,7 @@ $(VENV)/.test-installed: $(VENV)/.base-installed requirements/test.txt
 demo: $(VENV)/.base-installed
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
 	$(DEMO_ENV) $(PY) manage.py seed_demo
+	$(DEMO_ENV) $(PY) manage.py seed_review_demo
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(DEMO_ENV) $(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) proctor_site.asgi:application
 
@@ -37,6 +38,11 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+# axe-core for the accessibility checks of the browser tests: from npm, pinned by
+# package-lock.json, installed at build time (never a CDN at run time).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 
 # The machine's PostgreSQL and Redis, started when they are down.
 services:
@@ -64,7 +70,7 @@ lint: $(VENV)/.test-installed
 test-unit: $(VENV)/.test-installed media
 	$(PY) -m pytest -m "not integration and not e2e" -q
 
-test-integration: $(VENV)/.test-installed services browser media
+test-integration: $(VENV)/.test-installed services browser media node_modules/.package-lock.json
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	  $(PY) -m pytest -m "integration or e2e" -q
 
@@ -74,4 +80,4 @@ bench: $(VENV)/.test-installed media
 	@ls benchmarks/*.py | grep -v '/_' | while read b; do echo "== $$b"; taskset -c 0 $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -20,6 +20,7 @@ from exams.models import (
     Institution,
     InstitutionMembership,
 )
+from reviews.admin_actions import export_sessions_csv, mark_reviewable, timeline_link
 from reviews.privacy.admin_actions import export_student_data
 
 # Filter choices drawn from the scoped rows only, so no foreign course or exam name leaks.
@@ -122,6 +123,7 @@ class ExamAdmin(CourseScopedAdmin):
             "looking_away_yaw_deg", "looking_away_pitch_deg", "looking_away_gaze",
             "looking_away_min_s", "camera_blocked_min_s", "camera_frozen_min_s",
             "speech_min_s"]}),
+        ("Review", {"fields": ["suspicion_weights"]}),
         ("Data protection", {"fields": ["retention_days", "keep_originals_days"]}),
     ]
 
@@ -140,12 +142,20 @@ class ExamSessionAdmin(CourseScopedAdmin):
     """Sessions are history: staff read them here and act through the review pages."""
 
     course_path = "exam__course"
-    list_display = ["student", "exam", "state", "started_at", "ended_at"]
+    list_display = ["student", "exam", "state", "started_at", "ended_at", "review_timeline"]
     list_filter = ["state", ("exam__course", RelatedOnly), ("exam", RelatedOnly)]
     search_fields = ["student__username", "exam__title", "id"]
     date_hierarchy = "created_at"
     list_select_related = ["student", "exam__course"]
-    readonly_fields = [f.name for f in ExamSession._meta.fields]
+    readonly_fields = [f.name for f in ExamSession._meta.fields] + ["review_timeline"]
+    actions = [export_sessions_csv]
+
+    @admin.display(description="Review")
+    def review_timeline(self, obj):
+        return timeline_link(obj)
+
+    def get_queryset(self, request):
+        return mark_reviewable(super().get_queryset(request), request.user)
 
     def has_add_permission(self, request):
         return False

@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from reviews.scoring import validate_suspicion_weights
+
 
 class Institution(models.Model):
     name = models.CharField(max_length=200)
@@ -148,6 +150,13 @@ class Exam(models.Model):
     speech_min_s = models.FloatField(default=2.0)
     frame_rate_fps = models.PositiveSmallIntegerField(
         default=1, help_text="Webcam frames per second sent by the page (1 to 5)."
+    )
+    suspicion_weights = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_suspicion_weights],
+        help_text="Per incident kind, the weight it adds to a session's suspicion score, "
+        'e.g. {"tab_hidden": 0.5}; kinds left out keep the defaults in reviews/scoring.py.',
     )
     retention_days = models.PositiveIntegerField(
         default=30, help_text="Days after a session ends before its data is destroyed."

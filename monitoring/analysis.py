@@ -25,6 +25,7 @@ from monitoring.vision.errors import VisionError
 from monitoring.vision.pipeline import shared_face_finder
 from monitoring.vision.rules import (
     CHECKS,
+    FrameObservation,
     IncidentEvent,
     ObservationOutOfOrder,
     RuleEngine,
@@ -34,7 +35,7 @@ from monitoring.vision.rules import (
 __all__ = [
     "AnonymizationPolicy", "AnonymizedFrame", "IncidentEvent", "RulePolicy", "CHECKS",
     "anonymize", "check_frame_header", "decode_frame", "detector", "encode_jpeg",
-    "rules_finish", "rules_observe_frame", "rules_observe_voice",
+    "person_count", "rules_finish", "rules_observe_frame", "rules_observe_voice",
 ]
 
 BgrImage = npt.NDArray[np.uint8]
@@ -136,9 +137,10 @@ def rule_engine(policy: RulePolicy, state: dict[str, Any]) -> RuleEngine:
 def rules_observe_frame(
     state: dict[str, Any], policy: RulePolicy, *, t_s: float, seq: int,
     image: BgrImage, faces: tuple[Face, ...],
-) -> list[IncidentEvent]:
+) -> tuple[list[IncidentEvent], FrameObservation]:
     """Apply one analysed frame (the original pixels, never stored) to the rules whose
-    snapshot is ``state["engine"]`` (updated in place); return the incident events.
+    snapshot is ``state["engine"]`` (updated in place); return the incident events and
+    what was measured (faces, head pose, gaze: numbers only, for the review timeline).
 
     A frame older than the last one observed (a late resend) is ignored by the rules:
     time must not run backwards for their hysteresis; it is still stored as evidence.
@@ -148,9 +150,16 @@ def rules_observe_frame(
     try:
         events = engine.observe(observation)
     except ObservationOutOfOrder:
-        return []
+        return [], observation
     state["engine"] = engine.snapshot()
-    return events
+    return events, observation
+
+
+def person_count(observation: FrameObservation) -> int:
+    """People in view: those the analysis confirmed, else every face it was given."""
+    if observation.person_count is not None:
+        return observation.person_count
+    return len(observation.faces)
 
 
 def rules_observe_voice(

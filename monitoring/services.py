@@ -33,7 +33,7 @@ from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvali
 from monitoring.models import LiveState, Receipt, StreamTicket
 from reviews.integrity import integrity_log_incident
 from reviews.models import Evidence, Incident
-from reviews.services import audit_record
+from reviews.services import audit_record, observation_record
 from reviews.storage_models import SpooledEvidence
 from reviews.storage_services import evidence_store
 
@@ -463,9 +463,18 @@ def frame_process(
         )
         enabled = _enabled_checks(exam, session.student_id)
         # The rules read the original pixels (pose, gaze, brightness) in memory only.
-        events = analysis.rules_observe_frame(
+        events, observed = analysis.rules_observe_frame(
             state, rule_policy(exam, enabled), t_s=t_s, seq=seq, image=decoded,
             faces=frame.faces,
+        )
+        # Numbers only (face count, head pose, gaze) for the reviewers' timeline plots.
+        observation_record(
+            session=session, seq=seq, captured_at=captured_at,
+            face_count=analysis.person_count(observed),
+            yaw_deg=observed.pose.yaw_deg if observed.pose else None,
+            pitch_deg=observed.pose.pitch_deg if observed.pose else None,
+            gaze_x=observed.gaze.x if observed.gaze else None,
+            gaze_y=observed.gaze.y if observed.gaze else None,
         )
         for event in events:
             incident = _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)

@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("exams/", include("exams.urls")),
+    path("review/", include("reviews.urls")),
     path("admin/", admin.site.urls),
     path("monitoring/", include("monitoring.urls")),
     path("privacy/", include("reviews.privacy.urls")),

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from exams.admin import CourseScopedAdmin, RelatedOnly
+from reviews import permissions
+from reviews.admin_actions import dismiss_incidents, export_incidents_csv
 from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
 
 # Importing reviews/privacy/admin.py also registers the admins of the data keys and the
@@ -40,6 +42,12 @@ class IncidentAdmin(EncryptedFieldsAdminMixin, ReadOnlyHistoryAdmin):
     search_fields = ["session__student__username", "session__exam__title"]
     date_hierarchy = "started_at"
     list_select_related = ["session__student", "session__exam"]
+    actions = [dismiss_incidents, export_incidents_csv]
+
+    def has_review_permission(self, request):
+        # Dismissing is a review decision: reviewers of some course only (the action
+        # itself narrows the rows to the courses they review).
+        return permissions.is_reviewer(request.user)
 
 
 @admin.register(Evidence)

@@ -6,5 +6,8 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews and audit"
 
     def ready(self) -> None:
-        from reviews import storage_services  # noqa: F401  (connects the spool's shredding)
+        from reviews import (
+            receivers,  # noqa: F401  (shredding reaches appeals, frames)
+            storage_services,  # noqa: F401  (connects the spool's shredding)
+        )
         from reviews.privacy import checks  # noqa: F401  (registers the key ring check)

@@ -1,4 +1,4 @@
-"""Errors raised by review services."""
+"""Errors raised by review services. Views translate them once, at the edge."""
 
 
 class ReviewError(Exception):
@@ -6,6 +6,22 @@ class ReviewError(Exception):
 
 
 class IncidentAlreadyDecided(ReviewError):
+    pass
+
+
+class ReviewClosed(ReviewError):
+    """The session's review has an outcome; no further decision may change it."""
+
+
+class InvalidOutcome(ReviewError):
+    pass
+
+
+class AppealNotAllowed(ReviewError):
+    """The session is not the student's, not finished, or already has an appeal."""
+
+
+class ObservationInvalid(ReviewError):
     pass
 
 

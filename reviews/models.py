@@ -200,6 +200,65 @@ class AuditEvent(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor or 'system'}"
 
 
+class FrameObservation(models.Model):
+    """What the vision pipeline measured on one webcam frame; the source of the plots.
+
+    One row per analysed frame, written by ``reviews.services.observation_record`` (the
+    stream consumer calls it). Only numbers are kept, never the image: the face count,
+    the head pose in degrees (yaw: left/right, pitch: up/down) and the iris offset from
+    the eye centre, normalised to -1..1 on each axis. A value the pipeline could not
+    measure (no face in view) is empty.
+    """
+
+    session = models.ForeignKey(
+        ExamSession, on_delete=models.CASCADE, related_name="observations"
+    )
+    seq = models.PositiveIntegerField(help_text="The frame's sequence number in the session.")
+    captured_at = models.DateTimeField()
+    face_count = models.PositiveSmallIntegerField(default=0)
+    yaw_deg = models.FloatField(null=True, blank=True)
+    pitch_deg = models.FloatField(null=True, blank=True)
+    gaze_x = models.FloatField(null=True, blank=True)
+    gaze_y = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "seq"], name="uniq_observation_frame")
+        ]
+        indexes = [
+            models.Index(fields=["session", "captured_at"], name="observation_session_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"Observation {self.seq} of {self.session_id}"
+
+
+class Appeal(models.Model):
+    """A student's response to what was flagged in their session; reviewers read it.
+
+    One per session: the student writes it after the exam, before or after the outcome.
+    The text is personal free text, so it is encrypted under the session's data key like
+    reviewers' notes, and shredding the session empties it (reviews/receivers.py).
+    """
+
+    session = models.OneToOneField(
+        ExamSession, on_delete=models.CASCADE, related_name="appeal"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appeals"
+    )
+    uid = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False,
+        help_text="The row's identity in its ciphertexts' associated data.",
+    )
+    text = EncryptedTextField(help_text="The student's response (encrypted at rest).")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Appeal on {self.session_id}"
+
+
 # The tamper-evident log and the evidence spool live in their own modules; importing them
 # here registers their models.
 from reviews.integrity_models import IntegrityCheckpoint, IntegrityLeaf  # noqa: E402, F401

@@ -1,19 +1,31 @@
 """Writes for reviews: the audit trail first, since every other service records into it.
 
 Every write here also appends to the tamper-evident log (reviews/integrity.py) inside its
-transaction, so the log and the tables commit or roll back together.
+transaction, so the log and the tables commit or roll back together. A reviewer's
+decision is one transaction that changes the incident (or closes the review), records a
+``ReviewDecision``, an ``AuditEvent`` and the log entries, so they never disagree.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from exams.models import Course, ExamSession
-from reviews.errors import IncidentAlreadyDecided, ReviewError
+from reviews.errors import (
+    AppealNotAllowed,
+    IncidentAlreadyDecided,
+    InvalidOutcome,
+    ObservationInvalid,
+    ReviewClosed,
+    ReviewError,
+)
 from reviews.integrity import (
     MAX_STRING_CHARS,
     Kind,
@@ -22,7 +34,7 @@ from reviews.integrity import (
     integrity_log_decision,
     integrity_log_incident,
 )
-from reviews.models import AuditEvent, Incident, ReviewDecision
+from reviews.models import Appeal, AuditEvent, FrameObservation, Incident, ReviewDecision
 
 
 def audit_record(
@@ -142,3 +154,230 @@ def review_decision_record(
         )
         integrity_log_decision(decision=record)
     return record
+
+
+CLOSE_DECISIONS = frozenset(
+    {ReviewDecision.Decision.CLOSE_CLEAR, ReviewDecision.Decision.CLOSE_VIOLATION}
+)
+Decision = ReviewDecision.Decision
+INTEGRITY_APPEAL = "review.appeal"
+
+
+def _record_integrity(*, kind: str, session: ExamSession, data: dict[str, Any]) -> None:
+    """The review workspace's own entries in the tamper-evident log (appeals).
+
+    Decisions are logged by review_decision_record. ``data`` follows the log's rules:
+    ids, enum values and booleans, never the appeal's text.
+    """
+    integrity_append(kind=kind, session=session, data=data)
+
+
+def _review_is_closed(session: ExamSession) -> bool:
+    return ReviewDecision.objects.filter(
+        session=session, decision__in=list(CLOSE_DECISIONS)
+    ).exists()
+
+
+def _lock_session(session: ExamSession) -> None:
+    # On PostgreSQL, serialise decisions on one session so that a close and a confirm
+    # racing each other cannot both succeed; SQLite serialises writers anyway.
+    ExamSession.objects.select_for_update().filter(pk=session.pk).first()
+
+
+def _incident_decide(
+    *, incident: Incident, reviewer: AbstractBaseUser, decision: str, note: str
+) -> ReviewDecision:
+    session = incident.session
+    with transaction.atomic():
+        _lock_session(session)
+        if _review_is_closed(session):
+            raise ReviewClosed(
+                f"The review of session {session.pk} is closed; incident {incident.pk} "
+                "can no longer be decided."
+            )
+        # The conditional UPDATE and the integrity entry (review_decision_record).
+        record = review_decision_record(
+            session=session, reviewer=reviewer, decision=decision, incident=incident,
+            note=note,
+        )
+        new_status = record.incident.status
+        audit_record(
+            actor=reviewer,
+            action=f"review.incident_{new_status}",
+            session=session,
+            target=f"incident:{incident.pk}",
+            reason=note,
+            detail={"decision": decision, "kind": incident.kind, "decision_id": record.pk},
+        )
+    return record
+
+
+def incident_confirm(
+    *, incident: Incident, reviewer: AbstractBaseUser, note: str = ""
+) -> ReviewDecision:
+    """Confirm a pending incident. Raises IncidentAlreadyDecided or ReviewClosed."""
+    return _incident_decide(
+        incident=incident, reviewer=reviewer, decision=Decision.CONFIRM, note=note
+    )
+
+
+def incident_dismiss(
+    *, incident: Incident, reviewer: AbstractBaseUser, note: str = ""
+) -> ReviewDecision:
+    """Dismiss a pending incident. Raises IncidentAlreadyDecided or ReviewClosed."""
+    return _incident_decide(
+        incident=incident, reviewer=reviewer, decision=Decision.DISMISS, note=note
+    )
+
+
+def incidents_bulk_dismiss(
+    *, incidents: Iterable[Incident], reviewer: AbstractBaseUser, note: str
+) -> int:
+    """Dismiss every pending incident given whose review is open; return how many.
+
+    Each dismissal is recorded like a single one (decision, audit, integrity); decided
+    incidents and closed reviews are skipped, not failed, so one bulk action over a
+    mixed selection does what it can. The caller has already scoped ``incidents`` to
+    what the reviewer may judge (reviews/permissions.py).
+    """
+    dismissed = 0
+    with transaction.atomic():
+        for incident in incidents:
+            try:
+                with transaction.atomic():
+                    _incident_decide(
+                        incident=incident, reviewer=reviewer, decision=Decision.DISMISS,
+                        note=note,
+                    )
+            except (IncidentAlreadyDecided, ReviewClosed):
+                continue
+            dismissed += 1
+    return dismissed
+
+
+def review_close(
+    *, session: ExamSession, reviewer: AbstractBaseUser, outcome: str, note: str = ""
+) -> ReviewDecision:
+    """Close a session's review with an outcome (clear or violation).
+
+    Raises InvalidOutcome for anything but close_clear/close_violation, and ReviewClosed
+    when the review already has an outcome.
+    """
+    if outcome not in CLOSE_DECISIONS:
+        raise InvalidOutcome(
+            f"Outcome {outcome!r} is not one of {', '.join(sorted(CLOSE_DECISIONS))}."
+        )
+    with transaction.atomic():
+        _lock_session(session)
+        if _review_is_closed(session):
+            raise ReviewClosed(
+                f"The review of session {session.pk} already has an outcome; it cannot be "
+                "closed twice."
+            )
+        record = review_decision_record(
+            session=session, reviewer=reviewer, decision=outcome, note=note
+        )
+        audit_record(
+            actor=reviewer,
+            action="review.closed",
+            session=session,
+            target=f"session:{session.pk}",
+            reason=note,
+            detail={"decision": outcome, "decision_id": record.pk},
+        )
+    return record
+
+
+def appeal_submit(*, session: ExamSession, student: AbstractBaseUser, text: str) -> Appeal:
+    """Record the student's response to their session's review.
+
+    Raises AppealNotAllowed when the session is not theirs, has not ended, or already
+    has an appeal (one per session, enforced by the database too).
+    """
+    text = text.strip()
+    if session.student_id != student.pk or not session.is_finished:
+        raise AppealNotAllowed(
+            f"Session {session.pk} is not an ended session of this student; a response can "
+            "be added only to your own session after it ends."
+        )
+    if not text:
+        raise AppealNotAllowed("The response is empty; write what you want reviewers to know.")
+    try:
+        with transaction.atomic():
+            appeal = Appeal.objects.create(session=session, author=student, text=text)
+            audit_record(
+                actor=student,
+                action="review.appeal_submitted",
+                session=session,
+                target=f"appeal:{appeal.pk}",
+                detail={"length": len(text)},
+            )
+            _record_integrity(
+                kind=INTEGRITY_APPEAL,
+                session=session,
+                data={"appeal_id": appeal.pk, "student_id": student.pk},
+            )
+    except IntegrityError as exc:
+        raise AppealNotAllowed(
+            f"Session {session.pk} already has a response; only one can be added."
+        ) from exc
+    return appeal
+
+
+def _finite_or_none(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        raise ObservationInvalid(f"{name}={value!r} is not a finite number.")
+    return value
+
+
+def observation_record(
+    *,
+    session: ExamSession,
+    seq: int,
+    captured_at: datetime,
+    face_count: int,
+    yaw_deg: float | None = None,
+    pitch_deg: float | None = None,
+    gaze_x: float | None = None,
+    gaze_y: float | None = None,
+) -> FrameObservation:
+    """Store what vision measured on frame ``seq``; idempotent per (session, seq).
+
+    Called by the stream pipeline once per analysed frame (possibly again on a retry:
+    the first write wins). Raises ObservationInvalid for a negative face count, a naive
+    time or a non-finite number. Not audited: it is measurement, not a decision.
+    """
+    if face_count < 0 or seq < 0:
+        raise ObservationInvalid(
+            f"Frame {seq} of session {session.pk}: face_count={face_count} and seq must "
+            "not be negative."
+        )
+    if timezone.is_naive(captured_at):
+        raise ObservationInvalid(
+            f"Frame {seq} of session {session.pk}: captured_at {captured_at} has no time "
+            "zone; pass an aware datetime."
+        )
+    values = {
+        "captured_at": captured_at,
+        "face_count": face_count,
+        "yaw_deg": _finite_or_none("yaw_deg", yaw_deg),
+        "pitch_deg": _finite_or_none("pitch_deg", pitch_deg),
+        "gaze_x": _finite_or_none("gaze_x", gaze_x),
+        "gaze_y": _finite_or_none("gaze_y", gaze_y),
+    }
+    with transaction.atomic():
+        observation, _ = FrameObservation.objects.get_or_create(
+            session=session, seq=seq, defaults=values
+        )
+    return observation
+
+
+def export_record(*, actor: AbstractBaseUser, what: str, count: int) -> AuditEvent:
+    """Audit an export of review data (it leaves the system, so it leaves a trace)."""
+    with transaction.atomic():
+        return audit_record(
+            actor=actor, action=f"review.{what}_exported", detail={"count": count}
+        )

@@ -45,6 +45,20 @@ def test_no_face_incident_opens_after_its_minimum_and_closes_when_the_face_retur
     assert Evidence.objects.filter(session=running).count() == 21
 
 
+def test_each_frame_records_its_measurements_for_the_timeline(running):
+    from reviews.models import FrameObservation
+
+    _process(running, 1, h.face_jpeg(1), 0)
+    _process(running, 2, h.empty_jpeg(seed=2), 1)
+    face, empty = FrameObservation.objects.filter(session=running).order_by("seq")
+    assert (face.seq, face.face_count) == (1, 1)
+    # The astronaut looks at the camera: a measured pose, near frontal.
+    assert face.yaw_deg is not None and abs(face.yaw_deg) < 25
+    assert face.gaze_x is not None
+    assert (empty.seq, empty.face_count, empty.yaw_deg, empty.gaze_x) == (2, 0, None, None)
+    assert face.captured_at.timestamp() * 1000 == pytest.approx(T0, abs=1)
+
+
 def test_redelivered_frames_change_nothing(running):
     for t in range(8):
         _process(running, t + 1, h.empty_jpeg(seed=t), t)
