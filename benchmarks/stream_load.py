@@ -178,8 +178,8 @@ def main() -> None:
     print(f"stream load: {STUDENTS} students x 1 frame/s for {DURATION_S:g} s, "
           f"{WORKERS} worker process(es), wall {wall:.0f} s incl. drain")
     print(f"  frames        sent {stats['sent']}, processed {processed}, quarantined "
-          f"{counts['quarantined']}, lost {lost}, resent {stats['resent']}, "
-          f"unacked at the end {stats['unacked']}   (target: 0 lost)")
+          f"{counts['quarantined']}, not processed when the drain ended {lost}, resent "
+          f"{stats['resent']}, unacked by then {stats['unacked']}   (target: 0 lost)")
     print(f"  frame->incident in live view  n={len(latencies)}  p50 "
           f"{percentile(latencies, 50) * 1000:.0f} ms, p95 "
           f"{percentile(latencies, 95) * 1000:.0f} ms   (target p95 < 2000 ms)")

@@ -172,3 +172,24 @@ def test_network_loss_and_a_reload_lose_nothing_and_double_nothing(
     evidence = list(Evidence.objects.filter(session=session).values_list("seq", flat=True))
     assert evidence == seqs
     assert Incident.objects.filter(session=session, kind="page_reload").count() == 1
+
+
+def test_camera_check_says_when_there_is_no_camera(
+    session, student, playwright_instance, daphne_server
+):
+    from tests.e2e.conftest import CHROMIUM
+
+    exam_services.session_consent(session=session, actor=student)
+    # Permission granted, but no fake device: the machine has no camera at all.
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--use-fake-ui-for-media-stream", "--disable-gpu"],
+    )
+    try:
+        page = login(browser.new_context(), daphne_server, student)
+        page.goto(daphne_server.url(reverse("exams:camera_check", args=[session.pk])))
+        page.wait_for_selector("#camera-check[data-camera-state='error']", timeout=20_000)
+        status = page.inner_text("#camera-status")
+        assert "No camera was found" in status or "denied" in status, status
+    finally:
+        browser.close()
