@@ -165,3 +165,8 @@ class ExamSessionAdmin(CourseScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# API keys, webhooks and LTI registrations register themselves on import.
+from exams.api import admin as api_admin  # noqa: E402, F401
+from exams.lti import admin as lti_admin  # noqa: E402, F401

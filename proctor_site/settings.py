@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "exams",
     "monitoring",
     "reviews",  # last of ours: its post_migrate sets up the role groups (exams/apps.py)
@@ -117,6 +118,14 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The cache: shared through Redis when there is one, so that API throttling and LTI's
+# login → launch state (exams/lti/) work across processes; per-process memory otherwise.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Celery: at-least-once delivery with idempotent tasks (see monitoring/tasks.py).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -199,12 +208,31 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # One error body for every API failure (exams/api/exceptions.py, docs/api.md).
+    "EXCEPTION_HANDLER": "exams.api.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"api": env_str("API_THROTTLE_RATE", "600/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Proctor API",
+    "DESCRIPTION": "The LMS API of Proctor. Authentication, scopes, errors and webhooks: "
+    "docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request components, so required strings say minLength 1 and read-only
+    # fields are absent from what a client sends.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc are served from the drf-spectacular-sidecar wheel: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"CheckEnum": "exams.models.Check"},
 }
+# Webhooks to LMSs (exams/api/tasks.py): seconds to wait for the receiver per attempt.
+PROCTOR_WEBHOOK_TIMEOUT_S = env_int("PROCTOR_WEBHOOK_TIMEOUT_S", 10, minimum=1)
+# LTI 1.3 (exams/lti/, docs/lti.md): timeout of calls to the LMS (its JWKS), and how long
+# login state and a launch (resumed for deep linking) are kept in the cache.
+LTI_HTTP_TIMEOUT_S = env_int("LTI_HTTP_TIMEOUT_S", 10, minimum=1)
+LTI_LAUNCH_LIFETIME_S = env_int("LTI_LAUNCH_LIFETIME_S", 3600, minimum=60)
 
 LOGGING = {
     "version": 1,

@@ -21,5 +21,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("monitoring/", include("monitoring.urls")),
     path("privacy/", include("reviews.privacy.urls")),
+    # /api/v1/integrity/ first: the LMS API's router below has no catch-all, but a more
+    # specific prefix before a general one keeps that true whatever it gains.
     path("api/v1/integrity/", include("reviews.integrity_urls")),
+    path("api/v1/", include("exams.api.urls")),
+    path("lti/", include("exams.lti.urls")),
 ]

@@ -14,6 +14,7 @@ from uuid import UUID
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from exams.api.exceptions import api_error_response
 from exams.models import ExamSession
 from exams.permissions import scope_sessions
 from reviews.errors import IntegrityLogError, NoCheckpoint
@@ -28,7 +29,8 @@ from reviews.services import audit_record
 
 
 def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"detail": message}, status=status)
+    # The one error body of everything under /api/v1/ (docs/api.md).
+    return api_error_response(status, message)
 
 
 def _signed_in(request: HttpRequest) -> bool:

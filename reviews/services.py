@@ -285,6 +285,11 @@ def review_close(
             reason=note,
             detail={"decision": outcome, "decision_id": record.pk},
         )
+        # Tell the institution's LMS: a signed webhook, queued on commit (docs/api.md).
+        # Imported here: exams/api/services.py itself records through this module.
+        from exams.api import services as api_services
+
+        api_services.review_completed_notify(session=session)
     return record
 
 

@@ -76,7 +76,7 @@ def test_latest_checkpoint_and_consistency_proof(client, student, session, check
     assert len(proof["proof"]) == 2
     bad = client.get(reverse("integrity:consistency"), {"from": 3, "to": 9})
     assert bad.status_code == 400
-    assert "to <= 4" in bad.json()["detail"]
+    assert "to <= 4" in bad.json()["error"]["message"]
 
 
 def test_a_sessions_proofs_are_computed_once_per_checkpoint(
