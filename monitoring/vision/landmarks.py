@@ -22,7 +22,6 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
@@ -30,6 +29,7 @@ import numpy.typing as npt
 
 from monitoring.vision.detect import MODELS_DIR, Face
 from monitoring.vision.errors import ModelUnavailable, VisionError
+from monitoring.vision.resources import ModelResource
 
 BgrImage = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float64]
@@ -142,7 +142,7 @@ def crop_matrix(
     )
 
 
-class FaceLandmarker:
+class FaceLandmarker(ModelResource):
     """The 468-point face mesh model, created once per process and reused.
 
     Use it as a context manager or call ``close()``. Calls are serialised per instance (a
@@ -246,17 +246,6 @@ class FaceLandmarker:
 
     def close(self) -> None:
         self._interpreter = None
-
-    def __enter__(self) -> FaceLandmarker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @functools.cache
