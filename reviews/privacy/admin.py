@@ -62,9 +62,31 @@ class EncryptedFieldsAdminMixin:
 
 class _CreatedByService:
     """Add forms whose save calls a service: the created row replaces the form's object,
-    and a refusal (already shown as an error message) goes back to the list."""
+    and a refusal (shown as an error message) goes back to the list. Rows are never
+    changed or deleted here; only ``editable_on_add`` fields can be filled, once."""
 
-    def _adopt(self, obj, created) -> None:
+    editable_on_add: frozenset[str] = frozenset()
+
+    def create_through_service(self, request, obj):
+        raise NotImplementedError
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return [f for f in self.fields if f not in self.editable_on_add]
+        return self.fields
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            created = self.create_through_service(request, obj)
+        except PrivacyError as exc:
+            messages.error(request, str(exc))
+            return
         obj.pk = created.pk
         obj.refresh_from_db()
 
@@ -142,26 +164,12 @@ class ErasureRequestAdmin(_CreatedByService, admin.ModelAdmin):
             return qs
         return qs.filter(institution__members__user=request.user)
 
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return [f for f in self.fields if f not in {"student", "institution"}]
-        return self.fields
+    editable_on_add = frozenset({"student", "institution"})
 
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        try:
-            created = services.erasure_request(
-                student=obj.student, institution=obj.institution, actor=request.user
-            )
-        except PrivacyError as exc:
-            messages.error(request, str(exc))
-            return
-        self._adopt(obj, created)
+    def create_through_service(self, request, obj):
+        return services.erasure_request(
+            student=obj.student, institution=obj.institution, actor=request.user
+        )
 
     @admin.action(description="Approve and shred the selected requests")
     def approve(self, request, queryset):
@@ -190,26 +198,12 @@ class BreakGlassGrantAdmin(_CreatedByService, CourseScopedAdmin):
     raw_id_fields = ["session"]
     actions = ["approve", "reject"]
 
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return [f for f in self.fields if f not in {"session", "reason"}]
-        return self.fields
+    editable_on_add = frozenset({"session", "reason"})
 
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        try:
-            created = services.break_glass_request(
-                session=obj.session, actor=request.user, reason=obj.reason
-            )
-        except PrivacyError as exc:
-            messages.error(request, str(exc))
-            return
-        self._adopt(obj, created)
+    def create_through_service(self, request, obj):
+        return services.break_glass_request(
+            session=obj.session, actor=request.user, reason=obj.reason
+        )
 
     @admin.action(description="Approve the selected grants (as second approver)")
     def approve(self, request, queryset):
