@@ -28,6 +28,28 @@ sys.path.insert(0, str(ROOT))
 LOGS = ROOT / "var" / "bench-logs"
 
 
+def production_env() -> dict[str, str]:
+    """Production settings (DEBUG off: no query log, no debug cursor) with throw-away
+    secrets, shared by this process and the stack's children: the data keys the benchmark
+    wraps when it creates sessions must unwrap in the workers."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    seed = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    return {
+        "DEBUG": "0",
+        "SECRET_KEY": base64.b64encode(os.urandom(48)).decode(),
+        "PROCTOR_KEYRING": f"1:{base64.b64encode(os.urandom(32)).decode()}",
+        "PROCTOR_INTEGRITY_SIGNING_KEY": base64.b64encode(seed).decode(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "MEDIA_ROOT": str(ROOT / "var" / "bench-media"),
+    }
+
+
 def require_postgres() -> str:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
@@ -53,7 +75,7 @@ class Stack:
         # Persistent database connections, as production runs Daphne: with the default
         # CONN_MAX_AGE=0 every database_sync_to_async call opens a new PostgreSQL
         # connection (~10 ms), which alone capped ingest at ~30 frames/s.
-        self.env = {**os.environ, "REDIS_URL": self.redis_url, "DEBUG": "1",
+        self.env = {**os.environ, "REDIS_URL": self.redis_url,
                     "DATABASE_CONN_MAX_AGE": os.environ.get("DATABASE_CONN_MAX_AGE", "300"),
                     "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING",
                     "DJANGO_SETTINGS_MODULE": "proctor_site.settings"}
@@ -89,6 +111,7 @@ class Stack:
             name = f"worker{i}"
             proc = self._spawn(name, [sys.executable, "-m", "celery", "-A", "proctor_site",
                                       "worker", "-l", "INFO", f"--concurrency={concurrency}",
+                                      *os.environ.get("BENCH_WORKER_ARGS", "").split(),
                                       "--without-gossip", "--without-mingle",
                                       "--without-heartbeat", "-n", f"bench{i}-{os.getpid()}@%h"])
             self.workers.append(proc)
@@ -133,7 +156,8 @@ def cpu_seconds(pid: int) -> float:
 
 def setup_django():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proctor_site.settings")
-    os.environ.setdefault("DEBUG", "1")
+    for name, value in production_env().items():
+        os.environ.setdefault(name, value)
     import django
 
     django.setup()

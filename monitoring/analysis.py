@@ -17,12 +17,11 @@ import numpy as np
 import numpy.typing as npt
 
 from monitoring.vision import decode
-from monitoring.vision.anonymize import AnonymizationPolicy, anonymize_faces, blur_whole_frame
+from monitoring.vision.anonymize import AnonymizationPolicy
 from monitoring.vision.audio import VoiceActivity
 from monitoring.vision.behaviour import BehaviourAnalyzer
-from monitoring.vision.detect import Face, merge_faces
-from monitoring.vision.errors import VisionError
-from monitoring.vision.pipeline import shared_face_finder
+from monitoring.vision.detect import Face
+from monitoring.vision.pipeline import AnonymizerSnapshot, FrameAnonymizer, shared_face_finder
 from monitoring.vision.rules import (
     CHECKS,
     FrameObservation,
@@ -34,7 +33,8 @@ from monitoring.vision.rules import (
 
 __all__ = [
     "AnonymizationPolicy", "AnonymizedFrame", "IncidentEvent", "RulePolicy", "CHECKS",
-    "anonymize", "check_frame_header", "decode_frame", "detector", "encode_jpeg",
+    "AnonymizerSnapshot", "anonymize", "anonymize_stream_frame", "check_frame_header",
+    "decode_frame", "encode_jpeg", "frame_observe",
     "person_count", "rules_finish", "rules_observe_frame", "rules_observe_voice",
 ]
 
@@ -78,55 +78,58 @@ def encode_jpeg(image: BgrImage, *, quality: int = 80, longest_side_px: int | No
     return decode.encode_jpeg(image, quality=quality)
 
 
-class _Detector:
-    """Both detectors of the privacy core, merged (process-wide, loaded once)."""
-
-    def detect(self, image: BgrImage) -> list[Face]:
-        return shared_face_finder().detect(image)
-
-
-def detector() -> _Detector:
-    return _Detector()
+# On a live stream CenterFace (the wide detector, ~10 ms of the ~20 ms a frame costs) runs
+# on every third frame, and at once on any frame whose picture changed since its last run
+# (a scene cut, or any 80x80 px patch: someone walking in); short-range BlazeFace runs on
+# the others. Its faces stay hidden in between (see vision/pipeline.py).
+LIVE_WIDE_EVERY_N_FRAMES = 3
 
 
 @dataclass(frozen=True)
 class AnonymizedFrame:
     image: BgrImage = field(repr=False)
+    # The faces hidden in ``image`` (including faces held a few frames after a miss).
     faces: tuple[Face, ...]
+    # The faces in view now, what behaviour analysis counts (no faces held after a miss).
+    in_view_faces: tuple[Face, ...]
     width: int
     height: int
     whole_frame_blurred: bool
-    # (frames since seen, box) of faces to keep hidden in the next frames, as JSON lists.
-    recent: list[list[Any]] = field(default_factory=list)
+    # What the next frame of the stream starts from (its thumbnail must be sealed).
+    snapshot: AnonymizerSnapshot | None = None
 
     def jpeg(self, *, quality: int = 80, longest_side_px: int | None = None) -> bytes:
         return encode_jpeg(self.image, quality=quality, longest_side_px=longest_side_px)
 
 
-def anonymize(image: BgrImage, *, policy: AnonymizationPolicy,
-              recent: list[list[Any]] | None = None) -> AnonymizedFrame:
-    """Find and hide every face; fail closed (whole frame blurred) if detection fails.
-
-    ``recent`` is what the previous frame's result returned: faces seen in the last
-    ``policy.persistence_frames`` frames stay hidden even when the detectors miss them now,
-    so a one-frame miss never leaks a face.
-    """
+def _anonymized(image: BgrImage, anonymizer: FrameAnonymizer) -> AnonymizedFrame:
     height, width = image.shape[:2]
-    try:
-        faces = shared_face_finder().detect(image)
-    except VisionError:
-        return AnonymizedFrame(blur_whole_frame(image), (), width, height, True, recent or [])
-    kept = [
-        [age + 1, box] for age, box in (recent or []) if age + 1 <= policy.persistence_frames
-    ]
-    remembered = [Face(box=tuple(box), score=0.0) for _, box in kept]
-    hidden = merge_faces([faces, remembered]) if remembered else faces
-    if policy.blur_frame_when_no_face and not faces:
-        output, whole = blur_whole_frame(image), True
-    else:
-        output, whole = anonymize_faces(image, list(hidden), policy), False
-    kept.extend([0, list(face.box)] for face in faces)
-    return AnonymizedFrame(output, tuple(faces), width, height, whole, kept)
+    result = anonymizer.process(image)
+    return AnonymizedFrame(
+        image=result.image, faces=result.faces, in_view_faces=result.in_view_faces,
+        width=width, height=height, whole_frame_blurred=result.is_whole_frame_blurred,
+        snapshot=anonymizer.snapshot(),
+    )
+
+
+def anonymize(image: BgrImage, *, policy: AnonymizationPolicy) -> AnonymizedFrame:
+    """A single still (the camera check's preview): both detectors; fails closed (the
+    whole frame blurred) if detection fails."""
+    return _anonymized(image, FrameAnonymizer(policy, finder=shared_face_finder()))
+
+
+def anonymize_stream_frame(
+    image: BgrImage, *, policy: AnonymizationPolicy, snapshot: AnonymizerSnapshot | None
+) -> AnonymizedFrame:
+    """The next frame of a live stream, continuing from the previous frame's ``snapshot``
+    (``None`` for the first): faces seen lately stay hidden even when the detectors miss
+    them now, and the wide detector runs on its cadence. Fails closed like ``anonymize``.
+    """
+    anonymizer = FrameAnonymizer.restore(
+        policy, snapshot, finder=shared_face_finder(),
+        wide_every_n_frames=LIVE_WIDE_EVERY_N_FRAMES,
+    )
+    return _anonymized(image, anonymizer)
 
 
 def rule_engine(policy: RulePolicy, state: dict[str, Any]) -> RuleEngine:
@@ -134,25 +137,30 @@ def rule_engine(policy: RulePolicy, state: dict[str, Any]) -> RuleEngine:
     return RuleEngine.restore(policy, snapshot) if snapshot else RuleEngine(policy)
 
 
+def frame_observe(
+    image: BgrImage, faces: tuple[Face, ...], policy: RulePolicy, *, t_s: float, seq: int
+) -> FrameObservation:
+    """Measure one frame (the original pixels, never stored): faces, head pose, gaze,
+    brightness. Stateless, so it runs before the session's state is locked."""
+    return BehaviourAnalyzer(policy).analyze(image, faces, t_s=t_s, frame_id=seq)
+
+
 def rules_observe_frame(
-    state: dict[str, Any], policy: RulePolicy, *, t_s: float, seq: int,
-    image: BgrImage, faces: tuple[Face, ...],
-) -> tuple[list[IncidentEvent], FrameObservation]:
-    """Apply one analysed frame (the original pixels, never stored) to the rules whose
-    snapshot is ``state["engine"]`` (updated in place); return the incident events and
-    what was measured (faces, head pose, gaze: numbers only, for the review timeline).
+    state: dict[str, Any], policy: RulePolicy, observation: FrameObservation
+) -> list[IncidentEvent]:
+    """Apply one measured frame to the rules whose snapshot is ``state["engine"]``
+    (updated in place); return the incident events.
 
     A frame older than the last one observed (a late resend) is ignored by the rules:
     time must not run backwards for their hysteresis; it is still stored as evidence.
     """
     engine = rule_engine(policy, state)
-    observation = BehaviourAnalyzer(policy).analyze(image, faces, t_s=t_s, frame_id=seq)
     try:
         events = engine.observe(observation)
     except ObservationOutOfOrder:
-        return [], observation
+        return []
     state["engine"] = engine.snapshot()
-    return events, observation
+    return events
 
 
 def person_count(observation: FrameObservation) -> int:

@@ -20,19 +20,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from exams.models import Check, Enrollment, Exam, ExamSession
-from monitoring import analysis
+from monitoring import analysis, push
 from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvalid
 from monitoring.models import LiveState, Receipt, StreamTicket
 from reviews.integrity import integrity_log_incident
 from reviews.models import Evidence, Incident
+from reviews.privacy.crypto import record_aad, seal, unseal
+from reviews.privacy.errors import PrivacyError
+from reviews.privacy.keys import data_key_for_session
 from reviews.services import audit_record, observation_record
 from reviews.storage_models import SpooledEvidence
 from reviews.storage_services import evidence_store
@@ -51,6 +52,9 @@ STREAMABLE_STATES = {
 }
 EVIDENCE_LONGEST_SIDE_PX = 320
 EVIDENCE_JPEG_QUALITY = 70
+# The reviewers' live row is pushed when faces or incidents change, else at most this often
+# per session (it would otherwise be one message per frame per reviewer).
+LIVE_PUSH_INTERVAL_S = 5.0
 
 # Browser event → (incident kind, what it does). "open"/"close" pair up (tab hidden until
 # visible again); "point" incidents start and end at the same moment.
@@ -282,33 +286,45 @@ def receipt_begin_delivery(
     has been delivered ``max_deliveries`` times: a poison message cannot crash workers
     forever.
     """
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                Receipt.objects.create(session_id=session_id, stream=stream, seq=seq)
-        except IntegrityError:
-            pass
-        receipt = Receipt.objects.select_for_update().get(
-            session_id=session_id, stream=stream, seq=seq
+    table = Receipt._meta.db_table
+    field = Receipt._meta.get_field
+    with connection.cursor() as cursor:
+        # One statement: insert the receipt (a task published before its receipt was
+        # written) or count one more delivery of a message that is not done yet.
+        cursor.execute(
+            f"INSERT INTO {table} "  # noqa: S608 (names from the model)
+            "(session_id, stream, seq, received_at, deliveries, failure) "
+            "VALUES (%s, %s, %s, %s, 1, '') "
+            f"ON CONFLICT (session_id, stream, seq) DO UPDATE SET deliveries = {table}.deliveries"
+            f" + 1 WHERE {table}.processed_at IS NULL AND {table}.failed_at IS NULL "
+            "RETURNING deliveries",
+            [
+                field("session").get_db_prep_value(UUID(str(session_id)), connection),
+                stream, seq,
+                field("received_at").get_db_prep_value(timezone.now(), connection),
+            ],
         )
-        if receipt.processed_at is not None or receipt.failed_at is not None:
-            return False
-        receipt.deliveries += 1
-        if receipt.deliveries > max_deliveries:
-            receipt.failed_at = timezone.now()
-            receipt.failure = (
-                f"Quarantined after {max_deliveries} deliveries that did not finish "
-                "(the worker died or timed out each time)."
-            )
-            receipt.save(update_fields=["deliveries", "failed_at", "failure"])
+        row = cursor.fetchone()
+    if row is None:
+        return False  # processed or quarantined already
+    if row[0] <= max_deliveries:
+        return True
+    failure = (
+        f"Quarantined after {max_deliveries} deliveries that did not finish "
+        "(the worker died or timed out each time)."
+    )
+    with transaction.atomic():
+        updated = Receipt.objects.filter(
+            session_id=session_id, stream=stream, seq=seq, processed_at__isnull=True,
+            failed_at__isnull=True,
+        ).update(failed_at=timezone.now(), failure=failure)
+        if updated:
             logger.error("session %s: %s %s quarantined", session_id, stream, seq)
             stream_refusal_record(
                 actor=None, session_id=session_id, action=f"stream.{stream}.quarantined",
-                reason=receipt.failure, detail={"seq": seq},
+                reason=failure, detail={"seq": seq},
             )
-            return False
-        receipt.save(update_fields=["deliveries"])
-    return True
+    return False
 
 
 def receipt_quarantine(*, session_id: UUID | str, stream: str, seq: int, reason: str) -> bool:
@@ -423,50 +439,110 @@ def _apply_incident_event(
     return incident
 
 
+@dataclass(frozen=True)
+class _FrameWork:
+    """What a frame's pixels give, computed before the session's state is locked."""
+
+    based_on: int  # LiveState.frames_processed of the state it continued from
+    frame: analysis.AnonymizedFrame
+    observation: analysis.FrameObservation
+    thumbnail: bytes
+
+
+def _anonymizer_snapshot_load(
+    session_id: UUID | str, state: dict[str, Any]
+) -> analysis.AnonymizerSnapshot | None:
+    saved = state.get("anonymizer")
+    if not isinstance(saved, dict):
+        return None
+    thumbnail = b""
+    if saved.get("thumbnail"):
+        try:
+            thumbnail = unseal(
+                dek=data_key_for_session(session_id, create=True),
+                sealed=base64.b64decode(saved["thumbnail"]),
+                aad=record_aad(session_id=session_id, record="livestate", field="thumbnail"),
+            )
+        except (PrivacyError, ValueError):
+            # Without it the wide detector runs on the next frame: the safe side.
+            logger.warning("session %s: anonymizer thumbnail unreadable", session_id)
+    return analysis.AnonymizerSnapshot(state=saved.get("state", {}), thumbnail=thumbnail)
+
+
+def _anonymizer_snapshot_save(
+    session_id: UUID | str, state: dict[str, Any], snapshot: analysis.AnonymizerSnapshot | None
+) -> None:
+    """Keep the stream's anonymizer state in the LiveState row. Its thumbnail is raw pixels
+    (64x48 grey), so it is sealed under the session's data key like all evidence."""
+    if snapshot is None:
+        state.pop("anonymizer", None)
+        return
+    sealed = ""
+    if snapshot.thumbnail:
+        sealed = base64.b64encode(seal(
+            dek=data_key_for_session(session_id, create=True), plaintext=snapshot.thumbnail,
+            aad=record_aad(session_id=session_id, record="livestate", field="thumbnail"),
+        )).decode("ascii")
+    state["anonymizer"] = {"state": snapshot.state, "thumbnail": sealed}
+
+
+def _frame_work(
+    *, session_id: UUID | str, live: LiveState, image: analysis.BgrImage, seq: int,
+    captured_ms: float, anonymization: analysis.AnonymizationPolicy,
+    rules: analysis.RulePolicy,
+) -> _FrameWork:
+    state = live.rules_state
+    frame = analysis.anonymize_stream_frame(
+        image, policy=anonymization, snapshot=_anonymizer_snapshot_load(session_id, state)
+    )
+    t_s = (captured_ms - state.get("t0_ms", captured_ms)) / 1000
+    # The rules read the original pixels (pose, gaze, brightness) in memory only.
+    observation = analysis.frame_observe(image, frame.in_view_faces, rules, t_s=t_s, seq=seq)
+    thumbnail = frame.jpeg(
+        quality=EVIDENCE_JPEG_QUALITY, longest_side_px=EVIDENCE_LONGEST_SIDE_PX
+    )
+    return _FrameWork(live.frames_processed, frame, observation, thumbnail)
+
+
 def frame_process(
     *, session_id: UUID | str, seq: int, captured_ms: float, image: bytes
 ) -> FrameOutcome:
     """Decode, anonymize, analyse and store one webcam frame, once.
 
-    Under the session's LiveState row lock (frames of one session are applied one at a
-    time): claim the receipt, store the anonymized thumbnail as Evidence, feed the rules
-    and open/close incidents, update the running state; after commit, ack the page and push
-    the reviewers' live row. Raises VisionError for bytes that cannot be decoded (the
+    The pixel work (about all of a frame's CPU) runs first, on the session's running state
+    as last committed, with no lock held. Then, in one short transaction under the session's
+    LiveState row lock (frames of one session are applied one at a time): claim the
+    receipt, redo the pixel work if another frame of the session was applied meanwhile
+    (the anonymizer's state must follow the frames in order), feed the rules and
+    open/close incidents, record the measurements, store the anonymized thumbnail as
+    Evidence (last: its integrity-log append serialises all writers until commit), and
+    update the running state. After commit, ack the page and, when something changed,
+    push the reviewers' live row. Raises VisionError for bytes that cannot be decoded (the
     caller quarantines them); nothing raw is ever written.
     """
+    session = ExamSession.objects.select_related("exam__course", "student").get(pk=session_id)
+    exam = session.exam
+    live, _ = LiveState.objects.get_or_create(session=session)
+    anonymization = anonymization_policy(exam)
+    rules = rule_policy(exam, _enabled_checks(exam, session.student_id))
+    decoded = analysis.decode_frame(image)
+    work_args = {
+        "session_id": session_id, "image": decoded, "seq": seq, "captured_ms": captured_ms,
+        "anonymization": anonymization, "rules": rules,
+    }
+    work = _frame_work(live=live, **work_args)
     with transaction.atomic():
-        session = ExamSession.objects.select_related("exam__course", "student").get(
-            pk=session_id
-        )
-        live, _ = LiveState.objects.get_or_create(session=session)
         live = LiveState.objects.select_for_update().get(pk=live.pk)
         if not _claim(session_id=session_id, stream=Receipt.Stream.FRAME, seq=seq):
             return FrameOutcome(processed=False)
-        exam = session.exam
+        if live.frames_processed != work.based_on:
+            work = _frame_work(live=live, **work_args)
+        frame, observed = work.frame, work.observation
         state = live.rules_state
         t0_ms = state.setdefault("t0_ms", captured_ms)
-        t_s = (captured_ms - t0_ms) / 1000
-        decoded = analysis.decode_frame(image)
-        frame = analysis.anonymize(
-            decoded, policy=anonymization_policy(exam), recent=state.get("recent", [])
-        )
-        state["recent"] = frame.recent
+        _anonymizer_snapshot_save(session_id, state, frame.snapshot)
         captured_at = _to_datetime(captured_ms, state.get("clock_offset_ms", 0.0))
-        thumb = frame.jpeg(
-            quality=EVIDENCE_JPEG_QUALITY, longest_side_px=EVIDENCE_LONGEST_SIDE_PX
-        )
-        # To the object store, or to the encrypted spool while it is unreachable: then the
-        # Evidence row appears only once the sync task has stored it (storage_services.py).
-        stored = evidence_store(
-            session=session, seq=seq, captured_at=captured_at, content=thumb,
-            content_type="image/jpeg", width=frame.width, height=frame.height,
-        )
-        enabled = _enabled_checks(exam, session.student_id)
-        # The rules read the original pixels (pose, gaze, brightness) in memory only.
-        events, observed = analysis.rules_observe_frame(
-            state, rule_policy(exam, enabled), t_s=t_s, seq=seq, image=decoded,
-            faces=frame.faces,
-        )
+        events = analysis.rules_observe_frame(state, rules, observed)
         # Numbers only (face count, head pose, gaze) for the reviewers' timeline plots.
         observation_record(
             session=session, seq=seq, captured_at=captured_at,
@@ -481,28 +557,49 @@ def frame_process(
             if incident is not None and event.action == "open":
                 first = min(event.evidence_frame_ids, default=seq)
                 Evidence.objects.filter(
-                    session=session, seq__gte=first, seq__lte=seq, incident__isnull=True,
+                    session=session, seq__gte=first, seq__lt=seq, incident__isnull=True,
                 ).update(incident=incident)
                 SpooledEvidence.objects.filter(
-                    session=session, seq__gte=first, seq__lte=seq, incident_id__isnull=True,
+                    session=session, seq__gte=first, seq__lt=seq, incident_id__isnull=True,
                 ).update(incident_id=incident.pk)
         open_ids = list(state.get("incidents", {}).values())
-        if open_ids:
-            type(stored).objects.filter(pk=stored.pk).update(incident_id=min(open_ids))
-        is_latest = seq > live.last_frame_seq
-        if is_latest:
+        # To the object store, or to the encrypted spool while it is unreachable: then the
+        # Evidence row appears only once the sync task has stored it (storage_services.py).
+        evidence_store(
+            session=session, seq=seq, captured_at=captured_at, content=work.thumbnail,
+            content_type="image/jpeg", width=frame.width, height=frame.height,
+            incident_id=min(open_ids, default=None),
+        )
+        face_count = len(frame.in_view_faces)
+        is_changed = bool(events) or face_count != live.face_count
+        if seq > live.last_frame_seq:
             live.last_frame_seq = seq
             live.last_frame_captured_at = captured_at
-            live.face_count = len(frame.faces)
-        live.last_frame_processed_at = timezone.now()
+            live.face_count = face_count
+        now = timezone.now()
+        is_push_due = _live_push_due(state, now=now, is_changed=is_changed)
+        live.last_frame_processed_at = now
         live.frames_processed += 1
-        live.updated_at = timezone.now()
+        live.updated_at = now
         live.save()
-        transaction.on_commit(lambda: _after_processed(session, "frame", seq))
+        transaction.on_commit(
+            lambda: _after_processed(session, "frame", seq, push_live=is_push_due)
+        )
     return FrameOutcome(
-        processed=True, face_count=len(frame.faces),
+        processed=True, face_count=len(frame.in_view_faces),
         incident_events=tuple(f"{e.action}:{e.kind}" for e in events),
     )
+
+
+def _live_push_due(state: dict[str, Any], *, now: datetime, is_changed: bool) -> bool:
+    """Whether this frame should update the reviewers' live row: at once when something
+    they watch changed (faces, incidents), else every LIVE_PUSH_INTERVAL_S, which keeps
+    "last frame" fresh (the page ages it every second) without a message per frame."""
+    now_s = now.timestamp()
+    if is_changed or now_s - state.get("live_pushed_s", 0.0) >= LIVE_PUSH_INTERVAL_S:
+        state["live_pushed_s"] = now_s
+        return True
+    return False
 
 
 def event_process(
@@ -613,12 +710,11 @@ def live_state_finish(*, session_id: UUID | str) -> int:
     return len(events)
 
 
-def _after_processed(session: ExamSession, stream: str, seq: int) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
+def _after_processed(
+    session: ExamSession, stream: str, seq: int, *, push_live: bool = True
+) -> None:
     try:
-        async_to_sync(layer.group_send)(
+        push.group_send(
             stream_group(session.pk), {"type": "stream.ack", "stream": stream, "seq": seq}
         )
     except Exception:
@@ -626,21 +722,19 @@ def _after_processed(session: ExamSession, stream: str, seq: int) -> None:
         # only delays deleting its copy; the frame itself is committed.
         logger.warning("session %s: could not push the ack of %s %s", session.pk, stream, seq,
                        exc_info=True)
-    live_push(session=session)
+    if push_live:
+        live_push(session=session)
 
 
 def live_push(*, session: ExamSession) -> None:
     """Send the session's live row to the reviewers watching its course."""
     from monitoring.selectors import live_row
 
-    layer = get_channel_layer()
-    if layer is None:
-        return
     session = ExamSession.objects.select_related("exam__course", "student", "live_state").get(
         pk=session.pk
     )
     try:
-        async_to_sync(layer.group_send)(
+        push.group_send(
             live_group(session.exam.course_id),
             {"type": "live.update", "row": live_row(session=session)},
         )

@@ -5,20 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
+from monitoring import push
 from monitoring.services import user_group
 
 logger = logging.getLogger(__name__)
 
 
 def close_sockets_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    layer = get_channel_layer()
-    if user is None or layer is None:
+    if user is None:
         return
     try:
-        async_to_sync(layer.group_send)(user_group(user.pk), {"type": "user.logout"})
+        push.group_send(user_group(user.pk), {"type": "user.logout"})
     except Exception:
         # Logging out must not fail because the channel layer is down; a socket left open
         # ends with its exam session, and reconnecting needs a login again.

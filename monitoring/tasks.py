@@ -17,14 +17,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from celery import Task, shared_task
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
 from django.db.utils import InterfaceError, OperationalError
 
-from monitoring import services
+from monitoring import push, services
 from monitoring.models import Receipt
 from monitoring.vision.errors import VisionError
 
@@ -181,13 +180,12 @@ def preview_frame(*, session_id: str, reply_channel: str, image_b64: str) -> Non
     Previews are disposable (the page sends another each second), so they are acked early
     and never retried.
     """
-    layer = get_channel_layer()
     try:
         jpeg = services.preview_anonymize(session_id=session_id, image=_decode(image_b64))
         message = {"type": "stream.preview", "jpeg_b64": base64.b64encode(jpeg).decode()}
     except VisionError as exc:
         message = {"type": "stream.preview", "error": str(exc)}
-    async_to_sync(layer.send)(reply_channel, message)
+    push.send(reply_channel, message)
 
 
 @shared_task(name="monitoring.finish_session", acks_late=True, autoretry_for=_TRANSIENT,

@@ -95,7 +95,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
+# Persistent connections on PostgreSQL: opening one costs a backend fork on the server and
+# ~10 ms here, more than all the queries of a webcam frame (benchmarks/stream_*.py).
+# Health checks replace a connection that died (a PostgreSQL restart) before it is used.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int(
+    "DATABASE_CONN_MAX_AGE",
+    0 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 60,
+    minimum=0,
+)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -348,7 +348,7 @@ def observation_record(
     pitch_deg: float | None = None,
     gaze_x: float | None = None,
     gaze_y: float | None = None,
-) -> FrameObservation:
+) -> None:
     """Store what vision measured on frame ``seq``; idempotent per (session, seq).
 
     Called by the stream pipeline once per analysed frame (possibly again on a retry:
@@ -373,11 +373,10 @@ def observation_record(
         "gaze_x": _finite_or_none("gaze_x", gaze_x),
         "gaze_y": _finite_or_none("gaze_y", gaze_y),
     }
-    with transaction.atomic():
-        observation, _ = FrameObservation.objects.get_or_create(
-            session=session, seq=seq, defaults=values
-        )
-    return observation
+    # One INSERT ... ON CONFLICT DO NOTHING: it runs for every webcam frame.
+    FrameObservation.objects.bulk_create(
+        [FrameObservation(session=session, seq=seq, **values)], ignore_conflicts=True
+    )
 
 
 def export_record(*, actor: AbstractBaseUser, what: str, count: int) -> AuditEvent:

@@ -133,7 +133,7 @@ def evidence_store(
     content_type: str = "image/jpeg",
     width: int = 0,
     height: int = 0,
-    incident: Incident | None = None,
+    incident_id: int | None = None,
 ) -> Evidence | SpooledEvidence:
     """Store an anonymized frame durably; return its Evidence, or its spool entry.
 
@@ -148,7 +148,7 @@ def evidence_store(
     fields = {
         "session_id": session.pk, "seq": seq, "captured_at": captured_at,
         "content_type": content_type, "width": width, "height": height, "sha256": sha256,
-        "incident_id": incident.pk if incident is not None else None,
+        "incident_id": incident_id,
     }
     if not SpooledEvidence.objects.exists():
         try:

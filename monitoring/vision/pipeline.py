@@ -38,7 +38,7 @@ from monitoring.vision.decode import DEFAULT_LIMITS, DecodeLimits, decode_image,
 from monitoring.vision.detect import CenterFaceDetector, Face, ShortRangeDetector, merge_faces
 from monitoring.vision.errors import CorruptImage
 from monitoring.vision.images import BgrImage, as_bgr
-from monitoring.vision.tracking import FaceTracker
+from monitoring.vision.tracking import FaceTracker, Track
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,32 @@ class FrameResult:
     is_whole_frame_blurred: bool
     whole_frame_reason: WholeFrameReason | None = None
     detected_faces: tuple[Face, ...] = ()
+    in_view_faces: tuple[Face, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymizerSnapshot:
+    """A ``FrameAnonymizer``'s state between frames, to carry a stream across processes.
+
+    ``state`` holds JSON-ready numbers (face boxes, counters). ``thumbnail`` is the 64x48
+    grey thumbnail of the frame the wide detector last ran on (the scene-change trigger
+    compares against it), raw pixels: seal it before it is stored anywhere.
+    """
+
+    state: dict[str, Any]
+    thumbnail: bytes = b""
+
+
+_SNAPSHOT_VERSION = 1
+
+
+def _face_to_json(face: Face) -> list[float]:
+    return [*face.box, face.score]
+
+
+def _face_from_json(values: list[float]) -> Face:
+    x1, y1, x2, y2, score = values
+    return Face(box=(int(x1), int(y1), int(x2), int(y2)), score=float(score))
 
 
 class FaceFinder:
@@ -170,6 +196,61 @@ class FrameAnonymizer:
         # How often the wide detector ran (benchmarks report it).
         self.wide_runs = 0
 
+    def snapshot(self) -> AnonymizerSnapshot:
+        """The state the next frame depends on (see ``restore``). Keypoints are dropped:
+        only boxes matter for hiding faces."""
+        thumbnail = self._wide_thumbnail
+        return AnonymizerSnapshot(
+            state={
+                "version": _SNAPSHOT_VERSION,
+                "tracks": [
+                    [*_face_to_json(t.face), t.missed_frames] for t in self._tracker.tracks
+                ],
+                "wide_faces": [_face_to_json(face) for face in self._wide_faces],
+                "frames_since_wide": self._frames_since_wide,
+                "thumbnail_std": self._wide_thumbnail_std,
+            },
+            thumbnail=b"" if thumbnail is None else thumbnail.astype(np.uint8).tobytes(),
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        policy: AnonymizationPolicy,
+        snapshot: AnonymizerSnapshot | None,
+        *,
+        finder: FaceFinder | None = None,
+        wide_every_n_frames: int = 1,
+    ) -> FrameAnonymizer:
+        """An anonymizer continuing from ``snapshot`` (``None``, or a snapshot of another
+        version or shape, starts afresh: the wide detector then runs on the next frame,
+        which is the safe side)."""
+        anonymizer = cls(policy, finder=finder, wide_every_n_frames=wide_every_n_frames)
+        if snapshot is None or snapshot.state.get("version") != _SNAPSHOT_VERSION:
+            return anonymizer
+        try:
+            state = snapshot.state
+            anonymizer._tracker.restore([
+                Track(face=_face_from_json(values[:5]), missed_frames=int(values[5]))
+                for values in state["tracks"]
+            ])
+            anonymizer._wide_faces = [_face_from_json(v) for v in state["wide_faces"]]
+            anonymizer._frames_since_wide = int(state["frames_since_wide"])
+            width, height = _THUMBNAIL_SIZE
+            if len(snapshot.thumbnail) == width * height:
+                anonymizer._wide_thumbnail = (
+                    np.frombuffer(snapshot.thumbnail, dtype=np.uint8)
+                    .reshape(height, width)
+                    .astype(np.float32)
+                )
+                anonymizer._wide_thumbnail_std = float(state["thumbnail_std"])
+            else:
+                anonymizer._frames_since_wide = wide_every_n_frames
+        except (KeyError, TypeError, ValueError):
+            logger.warning("Unreadable anonymizer snapshot; starting afresh.")
+            return cls(policy, finder=finder, wide_every_n_frames=wide_every_n_frames)
+        return anonymizer
+
     def _should_run_wide(self, thumbnail: npt.NDArray[np.float32]) -> bool:
         if self._frames_since_wide >= self.wide_every_n_frames - 1:
             return True
@@ -187,7 +268,8 @@ class FrameAnonymizer:
         return float(cells.max()) > threshold
 
     def _detect(self, image: BgrImage) -> tuple[list[Face], list[Face]]:
-        """The faces to hide, and of those the ones a detector found in this frame."""
+        """The faces in view (fresh detections and the wide detector's held faces), and
+        of those the ones a detector found in this very frame."""
         small_grey = cv2.cvtColor(
             cv2.resize(image, _THUMBNAIL_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
         )
@@ -250,6 +332,7 @@ class FrameAnonymizer:
             faces=tuple(faces),
             is_whole_frame_blurred=False,
             detected_faces=tuple(fresh),
+            in_view_faces=tuple(detections),
         )
 
 

@@ -58,3 +58,7 @@ class FaceTracker:
 
     def reset(self) -> None:
         self._tracks = []
+
+    def restore(self, tracks: list[Track]) -> None:
+        """Carry on from ``tracks`` (a snapshot of ``tracks``, e.g. from another process)."""
+        self._tracks = [t for t in tracks if t.missed_frames <= self.persistence_frames]

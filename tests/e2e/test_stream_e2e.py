@@ -13,8 +13,8 @@ import pytest
 from django.urls import reverse
 
 from exams import services as exam_services
-from monitoring.analysis import detector
 from monitoring.models import Receipt
+from monitoring.vision.pipeline import shared_face_finder
 from reviews.models import Evidence, Incident
 from tests.e2e.conftest import login
 
@@ -65,8 +65,8 @@ def test_camera_check_shows_the_face_anonymized(session, student, student_page, 
         raw, anonymized = _decode_data_url(raw_url), _decode_data_url(anonymized_url)
         assert anonymized.shape[:2] == (480, 640)
         # Whatever the clip shows, the image from the server never contains a face.
-        assert detector().detect(anonymized) == []
-        if detector().detect(raw):
+        assert shared_face_finder().detect(anonymized) == []
+        if shared_face_finder().detect(raw):
             raw_faces_seen += 1
         time.sleep(1)
     assert raw_faces_seen >= 3, "the fake camera never showed the face"

@@ -85,14 +85,14 @@ def test_evidence_is_anonymized_and_small(running):
     import cv2
     import numpy as np
 
-    from monitoring.analysis import detector
+    from monitoring.vision.pipeline import shared_face_finder
 
     _process(running, 1, h.face_jpeg(), 0)
     evidence = Evidence.objects.get()
     data = evidence.image.read()
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert max(image.shape[:2]) == 320
-    assert detector().detect(cv2.resize(image, (640, 640))) == []
+    assert shared_face_finder().detect(cv2.resize(image, (640, 640))) == []
     assert b"Exif" not in data[:200]
 
 
@@ -146,3 +146,80 @@ def test_live_page_is_staff_only(running, reviewer, student):
     client = Client()
     client.force_login(reviewer)
     assert "alice" in client.get("/monitoring/live/", secure=True).content.decode()
+
+
+def test_the_anonymizer_state_kept_between_frames_is_sealed(running):
+    import base64
+    import uuid
+
+    from reviews.privacy.crypto import record_aad, unseal
+    from reviews.privacy.errors import DecryptionFailed
+    from reviews.privacy.keys import data_key_for_session
+
+    _process(running, 1, h.face_jpeg(1), 0)
+    saved = LiveState.objects.get(session=running).rules_state["anonymizer"]
+    assert saved["state"]["tracks"]  # the face's box, to keep it hidden after a miss
+    sealed = base64.b64decode(saved["thumbnail"])
+    dek = data_key_for_session(running.pk)
+    aad = record_aad(session_id=running.pk, record="livestate", field="thumbnail")
+    thumbnail = unseal(dek=dek, sealed=sealed, aad=aad)
+    assert len(thumbnail) == 64 * 48  # the grey thumbnail the scene trigger compares
+    assert thumbnail not in sealed
+    other = record_aad(session_id=uuid.uuid4(), record="livestate", field="thumbnail")
+    with pytest.raises(DecryptionFailed):
+        unseal(dek=dek, sealed=sealed, aad=other)
+
+
+def test_the_live_row_is_pushed_when_it_changes_not_for_every_frame(running):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+
+    from monitoring.services import live_group
+
+    group = live_group(running.exam.course_id)
+    frames = [h.face_jpeg(1), h.face_jpeg(2), h.face_jpeg(3), h.empty_jpeg(seed=4)]
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        pushed = []
+        for seq, image in enumerate(frames, start=1):
+            await sync_to_async(_process)(running, seq, image, seq - 1)
+            while True:
+                try:
+                    message = await asyncio.wait_for(layer.receive(channel), 0.3)
+                except TimeoutError:
+                    break
+                pushed.append((seq, message["row"]["face_count"]))
+        return pushed
+
+    # The first frame and the face leaving; the two unchanged frames between (well within
+    # LIVE_PUSH_INTERVAL_S) send nothing.
+    assert async_to_sync(scenario)() == [(1, 1), (4, 0)]
+
+
+def test_a_frame_overtaken_while_it_was_analysed_is_redone_on_the_state_now_held(
+    running, monkeypatch
+):
+    from monitoring import services
+
+    analyse = services._frame_work
+    based_on = []
+
+    def while_another_worker_applies_frame_1(**kwargs):
+        based_on.append(kwargs["live"].frames_processed)
+        if len(based_on) == 1:  # frame 2's first pass, unlocked: frame 1 lands meanwhile
+            _process(running, 1, h.face_jpeg(1), 0)
+        return analyse(**kwargs)
+
+    monkeypatch.setattr(services, "_frame_work", while_another_worker_applies_frame_1)
+    assert _process(running, 2, h.face_jpeg(2), 1)["processed"]
+    # Frame 2 started from the empty state, frame 1 went through, frame 2 was redone on
+    # the state frame 1 left (the anonymizer's memory of faces follows the frames).
+    assert based_on == [0, 0, 1]
+    live = LiveState.objects.get(session=running)
+    assert live.frames_processed == 2 and live.last_frame_seq == 2
+    assert live.rules_state["t0_ms"] == T0

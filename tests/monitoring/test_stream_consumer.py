@@ -315,17 +315,17 @@ def test_camera_check_returns_the_anonymized_frame(session, student):
     import cv2
     import numpy as np
 
-    from monitoring.analysis import detector
+    from monitoring.vision.pipeline import shared_face_finder
 
     anonymized = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     original = cv2.imdecode(np.frombuffer(h.face_jpeg(), np.uint8), cv2.IMREAD_COLOR)
-    (face,) = detector().detect(original)
+    (face,) = shared_face_finder().detect(original)
     x1, y1, x2, y2 = face.box
     # The face region changed a lot, the background far from it hardly.
     face_change = np.abs(anonymized[y1:y2, x1:x2].astype(int) - original[y1:y2, x1:x2]).mean()
     corner_change = np.abs(anonymized[-80:, -80:].astype(int) - original[-80:, -80:]).mean()
     assert face_change > 8 * max(corner_change, 1)
-    assert detector().detect(anonymized) == []
+    assert shared_face_finder().detect(anonymized) == []
     assert not Evidence.objects.exists() and not Receipt.objects.exists()
 
 

@@ -221,3 +221,76 @@ def test_detected_faces_leave_out_centerface_faces_held_between_its_runs(
         assert is_anonymized(image, later.image, box)
     # Short range misses some of the small faces CenterFace found a frame ago.
     assert len(later.detected_faces) < len(later.faces)
+
+
+def test_in_view_faces_keep_centerface_faces_but_not_faces_held_by_tracking(
+    finder, load_quality_image
+):
+    image, labels = load_quality_image("group_1")
+    anonymizer = FrameAnonymizer(finder=finder, wide_every_n_frames=25)
+    first = anonymizer.process(image)
+    later = anonymizer.process(image)  # no change: CenterFace's faces are still in view
+    assert len(later.in_view_faces) == len(first.faces) > len(later.detected_faces)
+
+    face = Face(box=(177, 68, 273, 180), score=0.9)
+    tracked = FrameAnonymizer(finder=scripted_finder([[face], []]))
+    tracked.process(image)
+    lost = tracked.process(image)
+    assert lost.faces == (face,) and lost.in_view_faces == ()
+
+
+def _carried(anonymizer: FrameAnonymizer, policy: AnonymizationPolicy, finder,
+             every: int) -> FrameAnonymizer:
+    """The anonymizer as the next task of a live stream sees it: through its snapshot,
+    in another object (another process, in production)."""
+    snapshot = anonymizer.snapshot()
+    assert isinstance(snapshot.thumbnail, bytes)
+    import json
+
+    json.dumps(snapshot.state)  # stored as JSON beside the sealed thumbnail
+    return FrameAnonymizer.restore(policy, snapshot, finder=finder, wide_every_n_frames=every)
+
+
+def test_a_face_lost_for_a_frame_stays_hidden_across_a_snapshot(load_quality_image):
+    image, _ = load_quality_image("astronaut")
+    face = Face(box=(177, 68, 273, 180), score=0.9)
+    policy = AnonymizationPolicy(persistence_frames=2)
+    finder = scripted_finder([[face], [], [], [], []])
+    anonymizer = FrameAnonymizer(policy, finder=finder)
+    changed = []
+    for _ in range(4):
+        result = anonymizer.process(image)
+        changed.append(region_changed(image, result.image, face.box) > 10)
+        anonymizer = _carried(anonymizer, policy, finder, 1)
+    assert changed == [True, True, True, False]  # as without the snapshots
+
+
+def test_the_wide_cadence_and_its_scene_trigger_survive_a_snapshot(finder, load_quality_image):
+    coffee, _ = load_quality_image("coffee")
+    group, labels = load_quality_image("group_2")
+    policy = AnonymizationPolicy()
+    anonymizer = FrameAnonymizer(policy, finder=finder, wide_every_n_frames=3)
+    anonymizer.process(coffee)
+    runs = []
+    for image in (coffee, coffee, coffee, group):
+        anonymizer = _carried(anonymizer, policy, finder, 3)
+        before = anonymizer.wide_runs
+        result = anonymizer.process(image)
+        runs.append(anonymizer.wide_runs - before)
+    # Restored each time: every third frame, as without snapshots, and at once at the cut.
+    assert runs == [0, 0, 1, 1]
+    for box in labels:
+        assert is_anonymized(group, result.image, box)
+
+
+def test_an_unreadable_snapshot_starts_afresh_with_the_wide_detector(finder, load_quality_image):
+    from monitoring.vision.pipeline import AnonymizerSnapshot
+
+    image, _ = load_quality_image("coffee")
+    for snapshot in (None, AnonymizerSnapshot(state={"version": 99}),
+                     AnonymizerSnapshot(state={"version": 1, "tracks": "garbage"})):
+        anonymizer = FrameAnonymizer.restore(
+            AnonymizationPolicy(), snapshot, finder=finder, wide_every_n_frames=5
+        )
+        anonymizer.process(image)
+        assert anonymizer.wide_runs == 1

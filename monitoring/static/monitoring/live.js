@@ -11,8 +11,24 @@ function text(field, row) {
   if (field === "is_connected") return value ? "online" : "offline";
   if (field === "open_incidents") return value.length ? value.join(", ") : "none";
   if (field === "face_count") return value === null ? "–" : String(value);
-  if (field === "last_frame_at") return value ? new Date(value).toLocaleTimeString() : "–";
+  if (field === "last_frame_at") return age(value);
   return String(value);
+}
+
+// "Last frame" as an age that ticks every second: the server pushes a row when faces or
+// incidents change and otherwise only every few seconds, not for every frame.
+function age(iso) {
+  if (!iso) return "–";
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (seconds < 2) return "just now";
+  if (seconds < 120) return `${seconds} s ago`;
+  return `${Math.round(seconds / 60)} min ago`;
+}
+
+function tick() {
+  for (const cell of table.querySelectorAll('td[data-field="last_frame_at"][data-at]')) {
+    cell.textContent = age(cell.dataset.at);
+  }
 }
 
 function upsert(row) {
@@ -32,6 +48,8 @@ function upsert(row) {
     body.appendChild(tr);
   }
   for (const field of FIELDS) tr.querySelector(`[data-field="${field}"]`).textContent = text(field, row);
+  const last = tr.querySelector('[data-field="last_frame_at"]');
+  if (row.last_frame_at) last.dataset.at = row.last_frame_at; else delete last.dataset.at;
   tr.dataset.openIncidents = row.open_incidents.join(",");
   tr.dataset.frames = String(row.frames);
 }
@@ -56,4 +74,11 @@ function connect() {
   };
 }
 
-if (table) connect();
+if (table) {
+  for (const time of table.querySelectorAll('td[data-field="last_frame_at"] time[datetime]')) {
+    if (time.dateTime) time.parentElement.dataset.at = time.dateTime;
+  }
+  tick();
+  setInterval(tick, 1000);
+  connect();
+}
