@@ -10,7 +10,8 @@ never processed), frame -> incident latency (from sending the frame whose captur
 completes ``no_face_min_s`` to the reviewer's row listing the incident), worker backlog,
 and CPU per frame and per session so that a cluster can be sized. Targets (issue 6):
 100 students for 5 minutes, zero lost, p95 < 2 s. BENCH_STUDENTS, BENCH_DURATION_S and
-BENCH_WORKERS change the set-up (BENCH_WORKER_ARGS adds celery worker options, e.g. --pool=solo). Shared 2-core machine: expect noise.
+BENCH_WORKERS change the set-up (BENCH_WORKER_ARGS adds celery worker options, e.g.
+--pool=solo). Shared 2-core machine: expect noise.
 """
 
 from __future__ import annotations

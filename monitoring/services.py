@@ -179,23 +179,54 @@ def receipt_claim_new(
     makes a second copy harmless). A crash between the insert and the hand-over leaves a
     receipt that turns stale and is handed over again on a resend: nothing is lost.
     """
+    return receipt_claim_many([{
+        "session_id": session_id, "stream": stream, "seq": seq, "captured_at": captured_at,
+        "reenqueue_after_s": reenqueue_after_s,
+    }])[0]
+
+
+def receipt_claim_many(claims: list[dict[str, Any]]) -> list[str]:
+    """``receipt_claim_new`` for many messages (the keyword arguments of each, as dicts):
+    one INSERT for all of them; only those already known take further queries."""
+    if not claims:
+        return []
     now = timezone.now()
     field = Receipt._meta.get_field
+    session_field, captured_field = field("session"), field("captured_at")
+    received = field("received_at").get_db_prep_value(now, connection)
+    params: list[Any] = []
+    for claim in claims:
+        params += [
+            session_field.get_db_prep_value(UUID(str(claim["session_id"])), connection),
+            claim["stream"], claim["seq"],
+            captured_field.get_db_prep_value(claim["captured_at"], connection),
+            received,
+        ]
+    rows = ", ".join(["(%s, %s, %s, %s, %s, 0, '')"] * len(claims))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Receipt._meta.db_table} "  # noqa: S608 (names from the model)
             "(session_id, stream, seq, captured_at, received_at, deliveries, failure) "
-            "VALUES (%s, %s, %s, %s, %s, 0, '') "
-            "ON CONFLICT (session_id, stream, seq) DO NOTHING RETURNING id",
-            [
-                field("session").get_db_prep_value(UUID(str(session_id)), connection),
-                stream, seq,
-                field("captured_at").get_db_prep_value(captured_at, connection),
-                field("received_at").get_db_prep_value(now, connection),
-            ],
+            f"VALUES {rows} ON CONFLICT (session_id, stream, seq) DO NOTHING "
+            "RETURNING session_id, stream, seq",
+            params,
         )
-        if cursor.fetchone() is not None:
-            return "new"
+        inserted = {(UUID(str(sid)), stream, seq) for sid, stream, seq in cursor.fetchall()}
+    outcomes = []
+    for claim in claims:
+        key = (UUID(str(claim["session_id"])), claim["stream"], claim["seq"])
+        if key in inserted:
+            inserted.discard(key)  # a second copy in the same batch waits for the first
+            outcomes.append("new")
+        else:
+            outcomes.append(_receipt_claim_known(now=now, **claim))
+    return outcomes
+
+
+def _receipt_claim_known(
+    *, now: datetime, session_id: UUID | str, stream: str, seq: int,
+    captured_at: datetime | None, reenqueue_after_s: float,
+) -> str:
     receipt = (
         Receipt.objects.filter(session_id=session_id, stream=stream, seq=seq)
         .only("processed_at", "failed_at", "received_at")
@@ -740,8 +771,3 @@ def live_push(*, session: ExamSession) -> None:
         )
     except Exception:
         logger.warning("session %s: could not push the live row", session.pk, exc_info=True)
-
-
-def image_b64(image: bytes) -> str:
-    """Frames cross the broker as base64 inside JSON (never pickle)."""
-    return base64.b64encode(image).decode("ascii")

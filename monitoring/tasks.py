@@ -1,8 +1,11 @@
 """Celery tasks of the streaming path: each takes ids and bytes, calls one service, and is
 idempotent on (session, stream, seq), so ``acks_late`` redelivery is safe.
 
-Frames travel through the broker as base64 inside JSON (the serializer is JSON only, never
-pickle); the broker keeps them in memory (Redis) and nothing raw is written to disk by us.
+Frames travel through the broker as raw bytes inside msgpack (never pickle: msgpack, like
+JSON, can only describe data); the broker keeps them in memory (Redis) and nothing raw is
+written to disk by us. A Daphne process hands the frames of all its sockets to the broker
+through one ``Publisher``, in batches: one database statement for their receipts and one
+Redis pipeline for their tasks (benchmarks/stream_ingest.py).
 In the embedded default (no REDIS_URL, ``CELERY_TASK_ALWAYS_EAGER``), ``enqueue`` runs the
 same tasks on one in-process worker thread instead, off the event loop, in arrival order.
 """
@@ -11,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import logging
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 from django.db.utils import InterfaceError, OperationalError
@@ -60,30 +64,112 @@ def _run_embedded(task: Task, kwargs: dict[str, Any]) -> None:
 _running: set[asyncio.Future] = set()
 
 
-def publish(task: Task, kwargs: dict[str, Any]) -> None:
-    """Hand a task to the broker; returns once the broker has it, raises if it cannot."""
+def publish(task: Task, kwargs: dict[str, Any], *, producer: Any = None) -> None:
+    """Hand a task to the broker; returns once the broker has it, raises if it cannot.
+
+    The frame's bytes stay out of the task's printed form (logs, monitoring events).
+    """
     task.apply_async(
         kwargs=kwargs,
+        argsrepr="()",
+        kwargsrepr=repr({k: v for k, v in kwargs.items() if not isinstance(v, bytes)}),
+        producer=producer,
         retry=True,
         retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
     )
 
 
 def claim_and_publish(task: Task, kwargs: dict[str, Any], claim: dict[str, Any]) -> str:
-    """The consumer's acceptance of one message with a broker: claim its receipt
-    (``services.receipt_claim_new``) and, when it is new or stale, publish it. If the
-    broker does not take it, the receipt is released and the error propagates (the socket
-    closes, the page reconnects and resends). Returns the claim's outcome."""
-    outcome = services.receipt_claim_new(**claim)
-    if outcome in ("new", "stale"):
-        try:
-            publish(task, kwargs)
-        except Exception:
+    """The consumer's acceptance of one message with a broker (see ``claim_and_publish_many``).
+    Returns the claim's outcome."""
+    return claim_and_publish_many([(task, kwargs, claim)])[0]
+
+
+def claim_and_publish_many(
+    items: list[tuple[Task, dict[str, Any], dict[str, Any]]],
+) -> list[str]:
+    """Accept messages with a broker: claim their receipts (``services.receipt_claim_many``,
+    one statement) and publish those that are new or stale, in one Redis pipeline. If the
+    broker does not take them, their receipts are released and the error propagates (the
+    sockets close, the pages reconnect and resend). Returns each claim's outcome."""
+    outcomes = services.receipt_claim_many([claim for _, _, claim in items])
+    due = [item for item, outcome in zip(items, outcomes, strict=True)
+           if outcome in ("new", "stale")]
+    if not due:
+        return outcomes
+    try:
+        if len(due) == 1:  # alone, a plain publish is cheaper than a batch (measured)
+            publish(due[0][0], due[0][1])
+        else:
+            with current_app.producer_or_acquire() as producer, producer.batch():
+                for task, kwargs, _ in due:
+                    publish(task, kwargs, producer=producer)
+    except Exception:
+        for _, _, claim in due:
             services.receipt_release(
                 session_id=claim["session_id"], stream=claim["stream"], seq=claim["seq"]
             )
-            raise
-    return outcome
+        raise
+    return outcomes
+
+
+class Publisher:
+    """Batches the acceptance of messages from every socket of one event loop.
+
+    Sockets ``await submit(...)``; one hand-over runs at a time on its own thread, taking
+    everything queued meanwhile: idle, a message goes alone at once; under load, the batches
+    grow by themselves (one receipt statement and one Redis pipeline for many frames), and
+    messages reach the broker in the order they arrived.
+    """
+
+    MAX_BATCH = 16
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[tuple[Task, dict[str, Any], dict[str, Any]],
+                                asyncio.Future[str]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctor-publish")
+        self._hand_over = database_sync_to_async(
+            claim_and_publish_many, thread_sensitive=False, executor=self._executor
+        )
+
+    async def submit(self, task: Task, kwargs: dict[str, Any], claim: dict[str, Any]) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._queue.append(((task, kwargs, claim), future))
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[:self.MAX_BATCH]
+                del self._queue[:self.MAX_BATCH]
+                try:
+                    outcomes = await self._hand_over([item for item, _ in batch])
+                except Exception as exc:  # each socket handles it (closes, the page resends)
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for (_, future), outcome in zip(batch, outcomes, strict=True):
+                        if not future.done():
+                            future.set_result(outcome)
+        finally:
+            self._drainer = None
+
+
+_publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Publisher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def publisher() -> Publisher:
+    """The running event loop's publisher (Daphne runs one loop; tests run several)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _publishers:
+        _publishers[loop] = Publisher()
+    return _publishers[loop]
 
 
 async def enqueue(task: Task, **kwargs: Any) -> None:
@@ -113,15 +199,15 @@ def wait_embedded_idle(timeout_s: float = 60) -> None:
         _executor.submit(lambda: None).result(timeout=timeout_s)
 
 
-def _decode(image_b64: str) -> bytes:
-    try:
-        return base64.b64decode(image_b64, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise VisionError(f"The frame's base64 payload is damaged: {exc}") from exc
+def _frame_bytes(image: Any) -> bytes:
+    if not isinstance(image, bytes):
+        raise VisionError(f"The frame's payload is {type(image).__name__}, not bytes.")
+    return image
 
 
 @shared_task(
     name="monitoring.process_frame",
+    serializer="msgpack",
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -130,7 +216,7 @@ def _decode(image_b64: str) -> bytes:
     max_retries=5,
 )
 def process_frame(
-    self: Task, *, session_id: str, seq: int, captured_ms: float, image_b64: str
+    self: Task, *, session_id: str, seq: int, captured_ms: float, image: bytes
 ) -> dict[str, Any]:
     stream = Receipt.Stream.FRAME
     if not services.receipt_begin_delivery(
@@ -139,7 +225,7 @@ def process_frame(
         return {"processed": False}
     try:
         outcome = services.frame_process(
-            session_id=session_id, seq=seq, captured_ms=captured_ms, image=_decode(image_b64)
+            session_id=session_id, seq=seq, captured_ms=captured_ms, image=_frame_bytes(image)
         )
     except VisionError as exc:
         # Fail closed: the frame could not be anonymized, so nothing of it is kept.
@@ -173,15 +259,16 @@ def process_event(
     )
 
 
-@shared_task(name="monitoring.preview_frame", acks_late=False, ignore_result=True)
-def preview_frame(*, session_id: str, reply_channel: str, image_b64: str) -> None:
+@shared_task(name="monitoring.preview_frame", serializer="msgpack", acks_late=False,
+             ignore_result=True)
+def preview_frame(*, session_id: str, reply_channel: str, image: bytes) -> None:
     """Anonymize one camera-check frame and send it back to the page's socket (not stored).
 
     Previews are disposable (the page sends another each second), so they are acked early
     and never retried.
     """
     try:
-        jpeg = services.preview_anonymize(session_id=session_id, image=_decode(image_b64))
+        jpeg = services.preview_anonymize(session_id=session_id, image=_frame_bytes(image))
         message = {"type": "stream.preview", "jpeg_b64": base64.b64encode(jpeg).decode()}
     except VisionError as exc:
         message = {"type": "stream.preview", "error": str(exc)}

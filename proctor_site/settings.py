@@ -96,14 +96,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 # Persistent connections on PostgreSQL: opening one costs a backend fork on the server and
-# ~10 ms here, more than all the queries of a webcam frame (benchmarks/stream_*.py).
-# Health checks replace a connection that died (a PostgreSQL restart) before it is used.
+# ~10 ms here, more than all the queries of a webcam frame (benchmarks/stream_*.py). No
+# CONN_HEALTH_CHECKS: they add a "SELECT 1" round trip to every database_sync_to_async
+# call and every task. A connection that died (a PostgreSQL restart) fails its next query,
+# which tasks retry and sockets answer by closing (the page reconnects), and Django drops
+# it at the next close_old_connections().
 DATABASES["default"]["CONN_MAX_AGE"] = env_int(
     "DATABASE_CONN_MAX_AGE",
     0 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 60,
     minimum=0,
 )
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -141,7 +143,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
+# Webcam frames go as msgpack (raw bytes; base64 inside JSON cost Daphne a third of its
+# time per frame). Never pickle: both formats can only describe data.
+CELERY_ACCEPT_CONTENT = ["json", "msgpack"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

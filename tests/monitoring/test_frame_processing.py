@@ -8,7 +8,6 @@ from asgiref.sync import async_to_sync
 
 from monitoring import tasks
 from monitoring.models import LiveState, Receipt
-from monitoring.services import image_b64
 from reviews.models import Evidence, Incident
 from tests.monitoring import helpers as h
 
@@ -25,7 +24,7 @@ def running(session, student):
 def _process(session, seq, image, t_s):
     return tasks.process_frame.apply(kwargs={
         "session_id": str(session.pk), "seq": seq, "captured_ms": T0 + t_s * 1000,
-        "image_b64": image_b64(image),
+        "image": image,
     }).get()
 
 

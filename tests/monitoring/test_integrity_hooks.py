@@ -69,7 +69,7 @@ def test_a_frame_during_an_outage_is_spooled_then_stored(
     }
     tasks.process_frame.apply(kwargs={
         "session_id": str(running.pk), "seq": 1, "captured_ms": 1_800_000_000_000.0,
-        "image_b64": services.image_b64(h.empty_jpeg()),
+        "image": h.empty_jpeg(),
     }).get()
     assert SpooledEvidence.objects.filter(session=running, seq=1).exists()
     assert not Evidence.objects.exists()  # nothing shown before it is durable

@@ -371,7 +371,7 @@ def test_poison_frame_is_quarantined_after_the_delivery_cap(running):
         )
     result = tasks.process_frame.apply(kwargs={
         "session_id": str(running.pk), "seq": 7, "captured_ms": time.time() * 1000,
-        "image_b64": "AAAA",
+        "image": b"AAAA",
     }).get()
     assert result == {"processed": False}
     receipt = Receipt.objects.get(session=running, seq=7)
@@ -380,11 +380,9 @@ def test_poison_frame_is_quarantined_after_the_delivery_cap(running):
 
 
 def test_undecodable_frame_in_the_queue_is_quarantined_not_stored(running):
-    import base64
-
     result = tasks.process_frame.apply(kwargs={
         "session_id": str(running.pk), "seq": 1, "captured_ms": time.time() * 1000,
-        "image_b64": base64.b64encode(b"\xff\xd8\xff\xe0garbage").decode(),
+        "image": b"\xff\xd8\xff\xe0garbage",
     }).get()
     assert result["processed"] is False and "quarantined" in result
     assert not Evidence.objects.exists()
