@@ -23,6 +23,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from exams.models import Check, Enrollment, Exam, ExamSession
@@ -389,8 +390,31 @@ def _enabled_checks(exam: Exam, student_id: int) -> frozenset[str]:
         Enrollment.objects.filter(course_id=exam.course_id, student_id=student_id)
         .values_list("disabled_checks", flat=True)
         .first()
-    ) or []
-    return frozenset(exam.enabled_checks or []) - frozenset(waived)
+    )
+    return _checks_left(exam, waived)
+
+
+def _checks_left(exam: Exam, waived: list[str] | None) -> frozenset[str]:
+    """The exam's checks less those the student's accommodations waive."""
+    return frozenset(exam.enabled_checks or []) - frozenset(waived or [])
+
+
+def _session_for_frame(session_id: UUID | str) -> tuple[ExamSession, LiveState]:
+    """The session with its exam, student, running state and waived checks, in one query
+    (it runs for every frame)."""
+    waived = Enrollment.objects.filter(
+        course_id=OuterRef("exam__course_id"), student_id=OuterRef("student_id")
+    ).values("disabled_checks")[:1]
+    session = (
+        ExamSession.objects.select_related("exam__course", "student", "live_state")
+        .annotate(waived_checks=Subquery(waived))
+        .get(pk=session_id)
+    )
+    try:
+        live = session.live_state
+    except LiveState.DoesNotExist:
+        live, _ = LiveState.objects.get_or_create(session=session)
+    return session, live
 
 
 def anonymization_policy(exam: Exam) -> analysis.AnonymizationPolicy:
@@ -551,11 +575,10 @@ def frame_process(
     push the reviewers' live row. Raises VisionError for bytes that cannot be decoded (the
     caller quarantines them); nothing raw is ever written.
     """
-    session = ExamSession.objects.select_related("exam__course", "student").get(pk=session_id)
+    session, live = _session_for_frame(session_id)
     exam = session.exam
-    live, _ = LiveState.objects.get_or_create(session=session)
     anonymization = anonymization_policy(exam)
-    rules = rule_policy(exam, _enabled_checks(exam, session.student_id))
+    rules = rule_policy(exam, _checks_left(exam, session.waived_checks))
     decoded = analysis.decode_frame(image)
     work_args = {
         "session_id": session_id, "image": decoded, "seq": seq, "captured_ms": captured_ms,

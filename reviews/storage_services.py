@@ -161,7 +161,9 @@ def evidence_store(
                 seq, session.pk, exc,
             )
         else:
-            with transaction.atomic():
+            # No savepoint: inside the frame's transaction this runs for every frame, and
+            # any error here fails that whole transaction anyway.
+            with transaction.atomic(savepoint=False):
                 return _evidence_create(name=name, **fields)
     file_name = spool_write(session_id=session.pk, object_name=name, content=content)
     with transaction.atomic():
