@@ -47,10 +47,21 @@ async def run(stack, session, student_cookie, reviewer_cookie, ticket, faces, em
                         "client_ms": clock_ms})
     assert (await ws.recv_json())["type"] == "ready"
 
+    acked: set[int] = set()
+
     async def drain_stream():
         while (message := await ws.recv_json()) is not None:
-            if message["type"] not in ("accepted", "ack", "pong"):
+            if message["type"] == "ack":
+                acked.add(message["seq"])
+            elif message["type"] not in ("accepted", "pong"):
                 print("  stream:", message)
+
+    async def wait_acked(n, timeout_s=30.0):
+        deadline = time.monotonic() + timeout_s
+        while n not in acked:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"frame {n} was never acked")
+            await asyncio.sleep(0.01)
 
     drain = asyncio.create_task(drain_stream())
     seq = 0
@@ -79,7 +90,8 @@ async def run(stack, session, student_cookie, reviewer_cookie, ticket, faces, em
     for cycle in range(CYCLES):
         for i in range(3):
             await send(faces[(cycle + i) % len(faces)])
-        await wait_row(lambda row, n=seq: row["frames"] >= n and not row["open_incidents"])
+        # The face frames are committed (the live row is only pushed on a change now).
+        await wait_acked(seq)
         started = time.perf_counter()
         await send(empties[cycle % len(empties)])
         await wait_row(lambda row: "no_face" in row["open_incidents"])
