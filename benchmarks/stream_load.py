@@ -61,17 +61,28 @@ class Student:
         assert (await ws.recv_json())["type"] == "ready"
         reader = asyncio.create_task(self.read(ws))
         seq, start = 0, time.monotonic()
-        empty_run = 0
+        # Capture time of the first frame of the current run without a face, and whether
+        # its incident's frame has been sent.
+        empty_since_ms: float | None = None
+        triggered = False
         while time.monotonic() < stop_at:
             t = time.monotonic() - start + self.phase
             has_face = (t // PHASE_S) % 2 == 0
-            empty_run = 0 if has_face else empty_run + 1
             seq += 1
             image = (self.faces if has_face else self.empties)[seq % 4]
-            message = build_frame(self.session.pk, seq, time.time() * 1000, image)
+            captured_ms = time.time() * 1000
+            message = build_frame(self.session.pk, seq, captured_ms, image)
             self.pending[seq] = (message, time.monotonic(), False, 20.0)
-            if empty_run == NO_FACE_MIN_S + 1:
+            if has_face:
+                empty_since_ms, triggered = None, False
+            elif empty_since_ms is None:
+                empty_since_ms = captured_ms
+            # The frame whose capture time completes no_face_min_s (the rules compare
+            # capture times) is the one that opens the incident.
+            if (empty_since_ms is not None and not triggered
+                    and captured_ms - empty_since_ms >= NO_FACE_MIN_S * 1000):
                 self.triggers[seq] = time.perf_counter()
+                triggered = True
             await ws.send(message)
             self.stats["sent"] += 1
             await self.resend(ws)
