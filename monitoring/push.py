@@ -57,21 +57,20 @@ def _loop() -> _LoopThread:
 def group_send(group: str, message: dict[str, Any]) -> None:
     """Send ``message`` to a channel group; raises what the layer raises (or TimeoutError
     after ``SEND_TIMEOUT_S``). No-op without a channel layer."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    if isinstance(layer, InMemoryChannelLayer):
-        async_to_sync(layer.group_send)(group, message)
-        return
-    _loop().run(layer.group_send(group, message), SEND_TIMEOUT_S)
+    _deliver("group_send", group, message)
 
 
 def send(channel: str, message: dict[str, Any]) -> None:
     """Send ``message`` to one channel (a consumer's reply channel); as ``group_send``."""
+    _deliver("send", channel, message)
+
+
+def _deliver(method: str, target: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    call = getattr(layer, method)
     if isinstance(layer, InMemoryChannelLayer):
-        async_to_sync(layer.send)(channel, message)
+        async_to_sync(call)(target, message)
         return
-    _loop().run(layer.send(channel, message), SEND_TIMEOUT_S)
+    _loop().run(call(target, message), SEND_TIMEOUT_S)
