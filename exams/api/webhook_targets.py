@@ -1,9 +1,11 @@
-"""Where webhooks may go: public internet addresses only (SSRF).
+"""Where webhooks may go, and how they get there: public internet addresses only (SSRF).
 
 An institution chooses its webhook URL, so without a check anyone with an admin account
 could make Proctor POST to 127.0.0.1, the office network or the cloud's metadata service
 (169.254.169.254). ``webhook_url_check`` is the one rule, applied when a URL is saved
-(the admin form).
+(the admin form) and again before every delivery (exams/api/tasks.py), because a name's
+DNS answer can change between the two (DNS rebinding). ``webhook_post`` then connects to
+an address that was checked, never to the answer of a second lookup.
 
 ``PROCTOR_WEBHOOK_ALLOW_PRIVATE`` lifts the address and https rules for development and
 for the test suite's local receiver; it is off by default.
@@ -14,10 +16,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
 
 from exams.api.errors import WebhookHostUnresolved, WebhookUrlRefused
 
@@ -180,3 +186,55 @@ def webhook_url_check(*, url: str) -> WebhookTarget:
     return WebhookTarget(
         url=url, host=host, port=port, host_header=host_header, addresses=addresses
     )
+
+
+class _PinnedAddressAdapter(HTTPAdapter):
+    """Connects to the IP address in the request's URL, while TLS sends the original host
+    name (SNI) and checks the certificate against it.
+
+    Overrides the hook requests documents for changing a pool's TLS parameters.
+    """
+
+    def __init__(self, *, server_hostname: str) -> None:
+        self._server_hostname = server_hostname
+        super().__init__(max_retries=0)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = self._server_hostname
+        return host_params, pool_kwargs
+
+
+def webhook_post(
+    *, target: WebhookTarget, body: bytes, headers: Mapping[str, str], timeout_s: float
+) -> int:
+    """POST ``body`` to the first checked address of ``target``; return the HTTP status.
+
+    Redirects are not followed (a 3xx is just the answer), and the response body is not
+    read. Raises requests.RequestException on a connection error or timeout.
+    """
+    address = target.addresses[0]
+    parts = urlsplit(target.url)
+    netloc = f"[{address}]:{target.port}" if address.version == 6 else f"{address}:{target.port}"
+    pinned_url = urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    adapter = _PinnedAddressAdapter(server_hostname=target.host)
+    with requests.Session() as http:
+        # Nothing from the environment: a proxy would look the name up again itself, and
+        # a .netrc could add credentials.
+        http.trust_env = False
+        http.mount("https://", adapter)
+        http.mount("http://", adapter)
+        with http.post(
+            pinned_url,
+            data=body,
+            headers={**headers, "Host": target.host_header},
+            timeout=timeout_s,
+            allow_redirects=False,
+            stream=True,  # a receiver cannot make us download a large answer
+        ) as response:
+            return response.status_code

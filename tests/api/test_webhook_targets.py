@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -176,3 +180,103 @@ def test_the_setting_allows_http_and_private_addresses_for_development(settings)
     with pytest.raises(WebhookUrlRefused, match="use an https:// address"):
         webhook_url_check(url="ftp://127.0.0.1/hook")
 
+
+def _certificate_authority_and_server_cert(tmp_path, host_name: str) -> tuple[str, str, str]:
+    """A throwaway CA and a certificate for ``host_name`` it signed, as PEM file paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def build(subject: str, issuer: str, public_key, signing_key, *, is_ca: bool):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        )
+        if not is_ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+            )
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = build("Test CA", "Test CA", ca_key.public_key(), ca_key, is_ca=True)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = build(host_name, "Test CA", server_key.public_key(), ca_key, is_ca=False)
+    paths = [str(tmp_path / name) for name in ("ca.pem", "server.pem", "server-key.pem")]
+    for path, data in zip(
+        paths,
+        [
+            ca.public_bytes(serialization.Encoding.PEM),
+            server.public_bytes(serialization.Encoding.PEM),
+            server_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        ],
+        strict=True,
+    ):
+        with open(path, "wb") as file:
+            file.write(data)
+    return paths[0], paths[1], paths[2]
+
+
+def test_https_to_the_pinned_address_still_uses_and_verifies_the_host_name(
+    tmp_path, monkeypatch
+):
+    """The POST goes to the checked IP, yet TLS sends the URL's name (SNI) and checks the
+    certificate against it, as if the name had been looked up by the client."""
+    import requests.adapters
+
+    from exams.api.webhook_targets import WebhookTarget, webhook_post
+
+    ca_path, cert_path, key_path = _certificate_authority_and_server_cert(
+        tmp_path, "lms.example.org"
+    )
+    seen: dict[str, str | None] = {}
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen["host"] = self.headers["Host"]
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    context.sni_callback = lambda _socket, server_name, _context: seen.update(sni=server_name)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # Trust the throwaway CA instead of the public ones (certifi) for this test.
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", ca_path)
+    port = server.server_port
+
+    def post_as(host_name: str) -> int:
+        target = WebhookTarget(
+            url=f"https://{host_name}:{port}/hook", host=host_name, port=port,
+            host_header=f"{host_name}:{port}", addresses=(ipaddress.ip_address("127.0.0.1"),),
+        )
+        return webhook_post(target=target, body=b"{}", headers={}, timeout_s=5)
+
+    try:
+        assert post_as("lms.example.org") == 204
+        assert seen == {"sni": "lms.example.org", "host": f"lms.example.org:{port}"}
+        seen.clear()
+        with pytest.raises(requests.exceptions.SSLError, match="other.example.org"):
+            post_as("other.example.org")  # the certificate is not for this name
+        assert seen == {"sni": "other.example.org"}
+    finally:
+        server.shutdown()
+        server.server_close()
