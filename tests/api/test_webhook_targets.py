@@ -73,6 +73,16 @@ def test_a_name_that_resolves_to_loopback_is_refused():
         webhook_url_check(url="https://localhost/hook")
 
 
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "127.1", "0177.0.0.1"])
+def test_other_spellings_of_loopback_are_refused_by_what_they_resolve_to(host):
+    # Not IP literals to Python, but the C resolver (and so the HTTP client) reads them
+    # as 127.0.0.1; judging the resolved address catches every spelling.
+    with pytest.raises(
+        WebhookUrlRefused, match=re.escape(f"{host} resolves to 127.0.0.1, a loopback address")
+    ):
+        webhook_url_check(url=f"https://{host}/hook")
+
+
 def test_a_name_is_refused_when_any_of_its_addresses_is_private(dns):
     dns.answers["lms.example.org"] = ["93.184.216.34", "10.0.0.7"]
     with pytest.raises(
