@@ -241,6 +241,10 @@ SPECTACULAR_SETTINGS = {
 }
 # Webhooks to LMSs (exams/api/tasks.py): seconds to wait for the receiver per attempt.
 PROCTOR_WEBHOOK_TIMEOUT_S = env_int("PROCTOR_WEBHOOK_TIMEOUT_S", 10, minimum=1)
+# Webhooks go only to https URLs on public internet addresses (exams/api/webhook_targets.py:
+# no loopback, private, link-local or metadata addresses). On, it also allows those and
+# plain http: for a receiver on your own machine in development, never in production.
+PROCTOR_WEBHOOK_ALLOW_PRIVATE = env_bool("PROCTOR_WEBHOOK_ALLOW_PRIVATE", False)
 # LTI 1.3 (exams/lti/, docs/lti.md): timeout of calls to the LMS (its JWKS), and how long
 # login state and a launch (resumed for deep linking) are kept in the cache.
 LTI_HTTP_TIMEOUT_S = env_int("LTI_HTTP_TIMEOUT_S", 10, minimum=1)

@@ -10,14 +10,15 @@ import secrets
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from exams import permissions
+from exams.api.errors import WebhookHostUnresolved, WebhookUrlRefused
 from exams.api.services import api_key_create, api_key_revoke
+from exams.api.webhook_targets import webhook_url_check
 from exams.models import ApiKey, WebhookDelivery, WebhookEndpoint
 
 
@@ -119,12 +120,11 @@ class WebhookEndpointForm(forms.ModelForm):
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
-        # The body names sessions and outcomes: it must not travel in clear text.
-        if not url.startswith("https://") and not settings.DEBUG:
-            raise forms.ValidationError(
-                f"Use an https:// address for the webhook (got {url!r}); plain HTTP is "
-                "accepted only in development (DEBUG)."
-            )
+        try:
+            # https, no credentials, public addresses only; delivery checks it again.
+            webhook_url_check(url=url)
+        except (WebhookUrlRefused, WebhookHostUnresolved) as exc:
+            raise forms.ValidationError(str(exc)) from exc
         return url
 
 

@@ -25,3 +25,12 @@ class CourseCodeTaken(ApiError):
 
 class WebhookDeliveryFailed(ApiError):
     pass
+
+
+class WebhookUrlRefused(ApiError):
+    """Proctor will not send webhooks to this URL: not https, credentials in it, or a host
+    that is (or resolves to) a loopback, private or otherwise non-public address (SSRF)."""
+
+
+class WebhookHostUnresolved(ApiError):
+    """The webhook URL's host name does not resolve (now); DNS failures may be temporary."""

@@ -429,3 +429,19 @@ def webhook_delivery_record(
         ).update(**fields)
         delivery.refresh_from_db()
     return delivery
+
+
+def webhook_delivery_refuse(*, delivery: WebhookDelivery, reason: str) -> WebhookDelivery:
+    """Give up a delivery whose URL Proctor may not send to (``reason``, from
+    exams/api/webhook_targets.py), without sending it and without retrying: only a new URL
+    can fix it. Audited as ``webhook.refused``, since it may be an attempt at reaching
+    internal addresses."""
+    with transaction.atomic():
+        delivery = webhook_delivery_record(
+            delivery=delivery, status_code=None, error=f"Refused: {reason}", give_up=True
+        )
+        review_services.audit_record(
+            actor=None, action="webhook.refused", target=f"webhook_delivery:{delivery.pk}",
+            reason=reason, detail={"event": delivery.event, "endpoint": delivery.endpoint_id},
+        )
+    return delivery

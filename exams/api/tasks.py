@@ -10,12 +10,15 @@ from celery import shared_task
 from django.conf import settings
 from django.db.models import F
 
+from exams.api.errors import WebhookHostUnresolved, WebhookUrlRefused
 from exams.api.services import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     webhook_delivery_record,
+    webhook_delivery_refuse,
     webhook_signature,
 )
+from exams.api.webhook_targets import webhook_post, webhook_url_check
 from exams.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,10 @@ def deliver_webhook(self, delivery_id: str) -> str:
 
     Idempotent: a delivery that is no longer pending (delivered, or given up) is skipped,
     so a redelivered message (acks_late) does not post twice after a success.
+
+    The URL is checked again on every attempt (its name may now resolve to an internal
+    address) and the POST goes to an address that passed; a refused URL fails the
+    delivery at once, unsent (exams/api/webhook_targets.py).
     """
     delivery = (
         WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
@@ -53,13 +60,25 @@ def deliver_webhook(self, delivery_id: str) -> str:
     status_code: int | None = None
     error = ""
     try:
-        response = requests.post(
-            endpoint.url, data=body, headers=headers,
-            timeout=settings.PROCTOR_WEBHOOK_TIMEOUT_S, allow_redirects=False,
+        target = webhook_url_check(url=endpoint.url)
+        status_code = webhook_post(
+            target=target, body=body, headers=headers,
+            timeout_s=settings.PROCTOR_WEBHOOK_TIMEOUT_S,
         )
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
+        if 300 <= status_code < 400:
+            # Following it would send the body somewhere that was never checked.
+            error = (
+                f"HTTP {status_code}: redirects are not followed; register the URL that "
+                "answers directly."
+            )
+        elif not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
+    except WebhookUrlRefused as exc:
+        webhook_delivery_refuse(delivery=delivery, reason=str(exc))
+        log.warning("Webhook delivery %s not sent: %s", delivery.pk, exc)
+        return "refused"
+    except WebhookHostUnresolved as exc:
+        error = str(exc)  # DNS may be back later: retried like a connection error
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"
     give_up = bool(error) and delivery.attempts >= MAX_ATTEMPTS

@@ -7,7 +7,9 @@ to another institution. Each has an exam, a session, an incident and a decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+import socket
+from dataclasses import dataclass, field
 
 import pytest
 from django.core.cache import cache
@@ -62,6 +64,46 @@ def _fresh_throttle_counts():
     cache.clear()
     yield
     cache.clear()
+
+
+@dataclass
+class FakeDns:
+    """Answers for made-up host names, and the lookups made of them."""
+
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    lookups: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def dns(monkeypatch) -> FakeDns:
+    """Stand in for the outside world's DNS: ``dns.answers["lms.example.org"] = [...]``.
+
+    Only ``socket.getaddrinfo`` is replaced. IP literals still go to the real one (the
+    HTTP client calls it for them too); other names do not resolve.
+    """
+    fake = FakeDns()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        fake.lookups.append(host)
+        if not fake.answers.get(host):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        port = int(port or 0)
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0))
+            if ":" in address
+            else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+            for address in fake.answers[host]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return fake
 
 
 def _key(institution, scopes):

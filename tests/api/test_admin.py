@@ -71,15 +71,37 @@ def test_lti_registration_gets_a_key_pair_on_save(institution, institution_admin
     assert ApiKey.objects.count() == 0
 
 
-def test_webhook_needs_https_and_gets_a_secret(institution, institution_admin):
+def test_webhook_needs_https_and_gets_a_secret(institution, institution_admin, settings):
     from exams.models import WebhookEndpoint
 
+    settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = False
     client = user_client(institution_admin)
-    form = {"institution": institution.pk, "url": "http://lms.example.org/hook",
+    form = {"institution": institution.pk, "url": "http://93.184.216.34/hook",
             "is_active": "on"}
     response = client.post("/admin/exams/webhookendpoint/add/", form)
     assert response.status_code == 200
-    assert "Use an https:// address" in response.content.decode()
-    form["url"] = "https://lms.example.org/hook"
+    assert "use an https:// address" in response.content.decode()
+    form["url"] = "https://93.184.216.34/hook"
     assert client.post("/admin/exams/webhookendpoint/add/", form).status_code == 302
     assert len(WebhookEndpoint.objects.get().secret) >= 40
+
+
+def test_webhook_to_an_internal_address_is_refused_with_the_reason(
+    institution, institution_admin, settings
+):
+    from exams.models import WebhookEndpoint
+
+    settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = False
+    client = user_client(institution_admin)
+    for url, why in [
+        ("https://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+        ("https://localhost/hook", "localhost resolves to 127.0.0.1, a loopback address"),
+        ("https://[fd00::1]/hook", "fd00::1 is a unique local address"),
+    ]:
+        response = client.post(
+            "/admin/exams/webhookendpoint/add/",
+            {"institution": institution.pk, "url": url, "is_active": "on"},
+        )
+        assert response.status_code == 200
+        assert why in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()

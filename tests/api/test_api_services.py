@@ -149,12 +149,20 @@ def test_throttled_calls_get_429_with_the_error_body(rw_key):
 
 class _Receiver(BaseHTTPRequestHandler):
     received: list[tuple[dict[str, str], bytes]] = []
+    connections: list[str] = []  # every TCP connection, even one that sends no request
     status = 200
+    location = ""
+
+    def setup(self) -> None:
+        type(self).connections.append(self.client_address[0])
+        super().setup()
 
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((dict(self.headers), body))
         self.send_response(type(self).status)
+        if type(self).location:
+            self.send_header("Location", type(self).location)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -174,7 +182,7 @@ def _tasks_run_in_process():
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    handler = type("Receiver", (_Receiver,), {"received": [], "status": 200})
+    handler = type("Receiver", (_Receiver,), {"received": [], "connections": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -191,8 +199,9 @@ def _close_review(session, reviewer):
 
 
 def test_review_completed_webhook_is_signed_and_delivered_once(
-    institution, session, reviewer, receiver, django_capture_on_commit_callbacks
+    institution, session, reviewer, receiver, django_capture_on_commit_callbacks, settings
 ):
+    settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on 127.0.0.1
     url, handler = receiver
     endpoint = WebhookEndpoint.objects.create(institution=institution, url=url, secret="s3cret")
     f.IncidentFactory(session=session)
@@ -222,8 +231,9 @@ def test_review_completed_webhook_is_signed_and_delivered_once(
 
 
 def test_failing_receiver_is_retried_then_given_up(
-    institution, session, reviewer, receiver, django_capture_on_commit_callbacks
+    institution, session, reviewer, receiver, django_capture_on_commit_callbacks, settings
 ):
+    settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on 127.0.0.1
     url, handler = receiver
     handler.status = 500
     WebhookEndpoint.objects.create(institution=institution, url=url, secret="s3cret")
@@ -239,6 +249,125 @@ def test_failing_receiver_is_retried_then_given_up(
     assert delivery.status == WebhookDelivery.Status.FAILED
     assert delivery.attempts == len(handler.received) == 8
     assert delivery.last_error == "HTTP 500"
+
+
+@pytest.mark.parametrize(
+    ("scheme", "why"),
+    [
+        ("https", "127.0.0.1 is a loopback address"),
+        ("http", "use an https:// address"),
+    ],
+)
+def test_delivery_to_a_loopback_receiver_is_refused_unsent_and_not_retried(
+    institution, session, reviewer, receiver, django_capture_on_commit_callbacks, settings,
+    scheme, why,
+):
+    settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = False
+    url, handler = receiver
+    # Stored directly, as a row saved before URLs were checked would be.
+    WebhookEndpoint.objects.create(
+        institution=institution, url=url.replace("http://", f"{scheme}://"), secret="s"
+    )
+    _close_review(session, reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = review_completed_notify(session=session)
+    delivery.refresh_from_db()
+    assert handler.connections == []  # not even a TCP connection was opened
+    assert delivery.status == WebhookDelivery.Status.FAILED
+    assert delivery.attempts == 1
+    assert delivery.last_error.startswith("Refused: The webhook URL ")
+    assert why in delivery.last_error
+    assert delivery.body == ""
+    refusal = AuditEvent.objects.get(action="webhook.refused")
+    assert refusal.target == f"webhook_delivery:{delivery.pk}"
+    assert why in refusal.reason
+    assert deliver_webhook.apply(args=[str(delivery.pk)]).get() == "skipped"  # not retried
+    assert handler.connections == []
+
+
+def test_delivery_looks_the_name_up_again_and_refuses_an_internal_answer(
+    institution, session, reviewer, receiver, django_capture_on_commit_callbacks, settings,
+    dns,
+):
+    from exams.api.webhook_targets import webhook_url_check
+
+    settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = False
+    url, handler = receiver
+    port = url.split(":")[2].split("/")[0]
+    dns.answers["lms.example.org"] = ["93.184.216.34"]
+    endpoint_url = f"https://lms.example.org:{port}/hook"
+    webhook_url_check(url=endpoint_url)  # public when it was saved ...
+    WebhookEndpoint.objects.create(institution=institution, url=endpoint_url, secret="s")
+    dns.answers["lms.example.org"] = ["127.0.0.1"]  # ... loopback by delivery (rebinding)
+    _close_review(session, reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = review_completed_notify(session=session)
+    delivery.refresh_from_db()
+    assert handler.connections == []
+    assert delivery.status == WebhookDelivery.Status.FAILED
+    assert "lms.example.org resolves to 127.0.0.1, a loopback address" in delivery.last_error
+
+
+def test_delivery_connects_to_the_address_it_checked_and_keeps_the_host_name(
+    institution, session, reviewer, receiver, django_capture_on_commit_callbacks, settings,
+    dns,
+):
+    settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on 127.0.0.1
+    url, handler = receiver
+    port = url.split(":")[2].split("/")[0]
+    dns.answers["lms.example.org"] = ["127.0.0.1"]
+    WebhookEndpoint.objects.create(
+        institution=institution, url=f"http://lms.example.org:{port}/hook?tenant=7",
+        secret="s",
+    )
+    _close_review(session, reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = review_completed_notify(session=session)
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.DELIVERED
+    # One lookup, the check's: the connection went to the address it returned, so a
+    # different second answer could not redirect the POST.
+    assert dns.lookups == ["lms.example.org"]
+    assert len(handler.received) == 1
+    headers, _body = handler.received[0]
+    assert headers["Host"] == f"lms.example.org:{port}"
+
+
+def test_redirects_are_not_followed(
+    institution, session, reviewer, receiver, django_capture_on_commit_callbacks, settings
+):
+    settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on 127.0.0.1
+    url, handler = receiver
+    handler.status = 307
+    handler.location = url.replace("/hook", "/elsewhere")
+    WebhookEndpoint.objects.create(institution=institution, url=url, secret="s")
+    _close_review(session, reviewer)
+    with django_capture_on_commit_callbacks(execute=False):
+        delivery = review_completed_notify(session=session)
+    with pytest.raises(Retry):
+        deliver_webhook.apply(args=[str(delivery.pk)], retries=0, throw=True)
+    delivery.refresh_from_db()
+    assert len(handler.received) == 1
+    assert delivery.status == WebhookDelivery.Status.PENDING
+    assert delivery.last_error.startswith("HTTP 307: redirects are not followed")
+
+
+def test_a_name_that_does_not_resolve_at_delivery_is_retried_not_refused(
+    institution, session, reviewer, django_capture_on_commit_callbacks, settings, dns
+):
+    settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = False
+    WebhookEndpoint.objects.create(
+        institution=institution, url="https://gone.example.org/hook", secret="s"
+    )
+    _close_review(session, reviewer)
+    with django_capture_on_commit_callbacks(execute=False):
+        delivery = review_completed_notify(session=session)
+    with pytest.raises(Retry):
+        deliver_webhook.apply(args=[str(delivery.pk)], retries=0, throw=True)
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.PENDING
+    assert "its host gone.example.org does not resolve" in delivery.last_error
+    assert not AuditEvent.objects.filter(action="webhook.refused").exists()
 
 
 def test_no_webhook_without_endpoint_or_closing_decision(institution, session, reviewer):
