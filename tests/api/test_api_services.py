@@ -198,6 +198,18 @@ def _close_review(session, reviewer):
     )
 
 
+def _deliver_expecting_a_retry(*, institution, session, reviewer, url, capture):
+    """Register ``url``, close the review, run one delivery that asks to be retried."""
+    WebhookEndpoint.objects.create(institution=institution, url=url, secret="s")
+    _close_review(session, reviewer)
+    with capture(execute=False):
+        delivery = review_completed_notify(session=session)
+    with pytest.raises(Retry):
+        deliver_webhook.apply(args=[str(delivery.pk)], retries=0, throw=True)
+    delivery.refresh_from_db()
+    return delivery
+
+
 def test_review_completed_webhook_is_signed_and_delivered_once(
     institution, session, reviewer, receiver, django_capture_on_commit_callbacks, settings
 ):
@@ -340,13 +352,10 @@ def test_redirects_are_not_followed(
     url, handler = receiver
     handler.status = 307
     handler.location = url.replace("/hook", "/elsewhere")
-    WebhookEndpoint.objects.create(institution=institution, url=url, secret="s")
-    _close_review(session, reviewer)
-    with django_capture_on_commit_callbacks(execute=False):
-        delivery = review_completed_notify(session=session)
-    with pytest.raises(Retry):
-        deliver_webhook.apply(args=[str(delivery.pk)], retries=0, throw=True)
-    delivery.refresh_from_db()
+    delivery = _deliver_expecting_a_retry(
+        institution=institution, session=session, reviewer=reviewer, url=url,
+        capture=django_capture_on_commit_callbacks,
+    )
     assert len(handler.received) == 1
     assert delivery.status == WebhookDelivery.Status.PENDING
     assert delivery.last_error.startswith("HTTP 307: redirects are not followed")
@@ -356,15 +365,10 @@ def test_a_name_that_does_not_resolve_at_delivery_is_retried_not_refused(
     institution, session, reviewer, django_capture_on_commit_callbacks, settings, dns
 ):
     settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = False
-    WebhookEndpoint.objects.create(
-        institution=institution, url="https://gone.example.org/hook", secret="s"
+    delivery = _deliver_expecting_a_retry(
+        institution=institution, session=session, reviewer=reviewer,
+        url="https://gone.example.org/hook", capture=django_capture_on_commit_callbacks,
     )
-    _close_review(session, reviewer)
-    with django_capture_on_commit_callbacks(execute=False):
-        delivery = review_completed_notify(session=session)
-    with pytest.raises(Retry):
-        deliver_webhook.apply(args=[str(delivery.pk)], retries=0, throw=True)
-    delivery.refresh_from_db()
     assert delivery.status == WebhookDelivery.Status.PENDING
     assert "its host gone.example.org does not resolve" in delivery.last_error
     assert not AuditEvent.objects.filter(action="webhook.refused").exists()
