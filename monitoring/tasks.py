@@ -113,6 +113,10 @@ def claim_and_publish_many(
     return outcomes
 
 
+# The hand-over thread (started on first use; shared by every event loop of the process).
+_publish_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctor-publish")
+
+
 class Publisher:
     """Batches the acceptance of messages from every socket of one event loop.
 
@@ -128,9 +132,8 @@ class Publisher:
         self._queue: list[tuple[tuple[Task, dict[str, Any], dict[str, Any]],
                                 asyncio.Future[str]]] = []
         self._drainer: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctor-publish")
         self._hand_over = database_sync_to_async(
-            claim_and_publish_many, thread_sensitive=False, executor=self._executor
+            claim_and_publish_many, thread_sensitive=False, executor=_publish_executor
         )
 
     async def submit(self, task: Task, kwargs: dict[str, Any], claim: dict[str, Any]) -> str:
