@@ -275,3 +275,15 @@ def page_for(browser, daphne_server) -> Iterator[Callable]:
     yield make
     for context in contexts:
         context.close()
+
+
+def wait_until_page_left(session, timeout_s: float = 20) -> None:
+    """After closing a streaming page: wait until the shared server has recorded that it
+    left (its socket's last database write), so that the test database's flush at
+    teardown does not race that transaction (PostgreSQL reports it as a deadlock)."""
+    from monitoring.models import LiveState
+
+    deadline = time.monotonic() + timeout_s
+    while LiveState.objects.filter(session=session, is_connected=True).exists():
+        assert time.monotonic() < deadline, "the server never saw the page leave"
+        time.sleep(0.2)

@@ -16,7 +16,7 @@ from exams import services as exam_services
 from monitoring.models import Receipt
 from monitoring.vision.pipeline import shared_face_finder
 from reviews.models import Evidence, Incident
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, wait_until_page_left
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -101,6 +101,7 @@ def test_exam_stream_orders_frames_and_opens_and_closes_a_no_face_incident(
     captured = int(page.get_attribute("#exam-session", "data-captured"))
     page.close()
     reviewer_context.close()
+    wait_until_page_left(session)
 
     incident = Incident.objects.get(session=session, kind="no_face")
     duration_s = (incident.ended_at - incident.started_at).total_seconds()
@@ -160,6 +161,7 @@ def test_network_loss_and_a_reload_lose_nothing_and_double_nothing(
               60, "the outbox to drain")
     captured = int(page.get_attribute("#exam-session", "data-captured"))
     page.close()
+    wait_until_page_left(session)
 
     frames = Receipt.objects.filter(session=session, stream="frame")
     _wait_for(lambda: not frames.filter(processed_at__isnull=True).exists(), 30,
