@@ -79,12 +79,6 @@ def publish(task: Task, kwargs: dict[str, Any], *, producer: Any = None) -> None
     )
 
 
-def claim_and_publish(task: Task, kwargs: dict[str, Any], claim: dict[str, Any]) -> str:
-    """The consumer's acceptance of one message with a broker (see ``claim_and_publish_many``).
-    Returns the claim's outcome."""
-    return claim_and_publish_many([(task, kwargs, claim)])[0]
-
-
 def claim_and_publish_many(
     items: list[tuple[Task, dict[str, Any], dict[str, Any]]],
 ) -> list[str]:
