@@ -76,8 +76,8 @@ def main() -> None:
     from django.test import override_settings
     from django.utils import timezone
 
-    from reviews.models import Evidence, Incident
-    from reviews.privacy import crypto, keys
+    from monitoring.models import Evidence, Incident
+    from privacy import crypto, keys
     from tests import factories as f
 
     call_command("migrate", verbosity=0)

@@ -28,15 +28,15 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from reviews import merkle  # noqa: E402
-from reviews.integrity import (  # noqa: E402
+from integrity import merkle  # noqa: E402
+from integrity.keys import active_key  # noqa: E402
+from integrity.models import IntegrityLeaf  # noqa: E402
+from integrity.services import (  # noqa: E402
     integrity_append,
     integrity_checkpoint_create,
     integrity_session_bundle,
     row_mac,
 )
-from reviews.integrity_keys import active_key  # noqa: E402
-from reviews.integrity_models import IntegrityLeaf  # noqa: E402
 
 
 def _bulk_fill(total: int, session_id) -> None:

@@ -53,7 +53,7 @@ def main() -> None:
     from django.utils import timezone
 
     from exams.models import CourseStaff, Enrollment, ExamSession
-    from reviews.models import Evidence, FrameObservation, Incident
+    from monitoring.models import Evidence, FrameObservation, Incident
     from tests import factories as f
 
     call_command("migrate", verbosity=0)

@@ -1,4 +1,4 @@
-"""Admin for institutions, courses, exams, enrolments and sessions, scoped per course.
+"""Admin for institutions, courses, exams and enrolments, scoped per course.
 
 Which rows a staff member sees is decided by exams/permissions.py; the role groups
 (exams/roles.py) decide which kinds of record they may view or change at all.
@@ -16,12 +16,9 @@ from exams.models import (
     CourseStaff,
     Enrollment,
     Exam,
-    ExamSession,
     Institution,
     InstitutionMembership,
 )
-from reviews.admin_actions import export_sessions_csv, mark_reviewable, timeline_link
-from reviews.privacy.admin_actions import export_student_data
 
 # Filter choices drawn from the scoped rows only, so no foreign course or exam name leaks.
 RelatedOnly = admin.RelatedOnlyFieldListFilter
@@ -134,28 +131,15 @@ class EnrollmentAdmin(CourseScopedAdmin):
     list_filter = [("course", RelatedOnly)]
     search_fields = ["student__username", "student__email", "external_id"]
     autocomplete_fields = ["student"]
-    actions = [export_student_data]
 
 
-@admin.register(ExamSession)
-class ExamSessionAdmin(CourseScopedAdmin):
-    """Sessions are history: staff read them here and act through the review pages."""
+class ReadOnlyHistoryAdmin(CourseScopedAdmin):
+    """History reached through a session: listed and read, never added, changed or deleted."""
 
-    course_path = "exam__course"
-    list_display = ["student", "exam", "state", "started_at", "ended_at", "review_timeline"]
-    list_filter = ["state", ("exam__course", RelatedOnly), ("exam", RelatedOnly)]
-    search_fields = ["student__username", "exam__title", "id"]
-    date_hierarchy = "created_at"
-    list_select_related = ["student", "exam__course"]
-    readonly_fields = [f.name for f in ExamSession._meta.fields] + ["review_timeline"]
-    actions = [export_sessions_csv]
+    course_path = "session__exam__course"
 
-    @admin.display(description="Review")
-    def review_timeline(self, obj):
-        return timeline_link(obj)
-
-    def get_queryset(self, request):
-        return mark_reviewable(super().get_queryset(request), request.user)
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
 
     def has_add_permission(self, request):
         return False
@@ -165,8 +149,3 @@ class ExamSessionAdmin(CourseScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-# API keys, webhooks and LTI registrations register themselves on import.
-from exams.api import admin as api_admin  # noqa: E402, F401
-from exams.lti import admin as lti_admin  # noqa: E402, F401

@@ -13,12 +13,10 @@ class ExamsConfig(AppConfig):
     verbose_name = "Courses and exams"
 
     def ready(self) -> None:
-        from proctor_site import checks  # noqa: F401  (registers the project's checks)
-
-        # On the reviews app's signal, the last of ours: by then auth has created the
-        # permission rows of both exams and reviews.
+        # On the signal of the last installed app: by then auth has created the permission
+        # rows of every app whose models the role groups name.
         post_migrate.connect(
             _ensure_groups,
-            sender=self.apps.get_app_config("reviews"),
+            sender=list(self.apps.get_app_configs())[-1],
             dispatch_uid="exams.ensure_groups",
         )

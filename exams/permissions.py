@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
-from exams.models import ApiKey, Course, CourseStaff, Exam, ExamSession, Institution
+from exams.models import Course, CourseStaff, Exam, ExamSession, Institution
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -82,60 +82,6 @@ def is_session_owner(user: User, session: ExamSession) -> bool:
     return user.is_authenticated and session.student_id == user.pk
 
 
-# --- REST API callers (exams/api/) ---------------------------------------------------------
-#
-# An API call comes from an institution's API key or from a logged-in staff member. Keys
-# see every course of their institution within their scopes; staff see the courses they
-# work on (as everywhere else). Students have no API access: their pages are elsewhere.
-
-API_READ = "read"
-API_WRITE = "write"
-API_INCIDENT_PAYLOAD = "incident_payload"
-MANAGER_ROLES = frozenset({CourseStaff.Role.INSTRUCTOR})
-PAYLOAD_ROLES = frozenset({CourseStaff.Role.REVIEWER})
-
-
-def _key_allows(api_key: ApiKey, scope: str) -> bool:
-    # A key that may write may also read what it writes.
-    if scope == API_READ:
-        return api_key.has_scope(API_READ) or api_key.has_scope(API_WRITE)
-    return api_key.has_scope(scope)
-
-
-def api_may_use(user: User, api_key: ApiKey | None, *, scope: str) -> bool:
-    """Whether the caller may use the API at all for ``scope`` (before any object)."""
-    if api_key is not None:
-        return _key_allows(api_key, scope)
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return courses_for_staff(user).exists() or is_institution_admin(user)
-
-
-def api_courses(user: User, api_key: ApiKey | None) -> QuerySet[Course]:
-    """The courses an API caller may read; rows outside them answer 404."""
-    if api_key is not None:
-        if not _key_allows(api_key, API_READ):
-            return Course.objects.none()
-        return Course.objects.filter(institution_id=api_key.institution_id)
-    return courses_for_staff(user)
-
-
-def api_can_manage_course(user: User, api_key: ApiKey | None, course: Course) -> bool:
-    """Change a course, its exams and enrolments: write keys, instructors, inst. admins."""
-    if api_key is not None:
-        return api_key.has_scope(API_WRITE) and course.institution_id == api_key.institution_id
-    return is_course_staff(user, course, roles=MANAGER_ROLES)
-
-
-def api_institutions_for_new_course(user: User, api_key: ApiKey | None) -> QuerySet[Institution]:
-    """Where the caller may create a course: the key's institution, or the user's as admin."""
-    if api_key is not None:
-        if not api_key.has_scope(API_WRITE):
-            return Institution.objects.none()
-        return Institution.objects.filter(pk=api_key.institution_id)
-    return institutions_administered(user)
-
-
 def institutions_administered(user: User) -> QuerySet[Institution]:
     """Institutions whose API keys, webhooks and LTI registrations the user manages."""
     if not user.is_authenticated or not user.is_active:
@@ -145,18 +91,7 @@ def institutions_administered(user: User) -> QuerySet[Institution]:
     return Institution.objects.filter(members__user=user)
 
 
-def api_can_read_incident_payload(user: User, api_key: ApiKey | None, course: Course) -> bool:
-    """Incidents' details are for the course's reviewers, its institution's admins and
-    keys granted the ``incident_payload`` scope; everyone else sees them withheld."""
-    if api_key is not None:
-        return (
-            api_key.has_scope(API_INCIDENT_PAYLOAD)
-            and course.institution_id == api_key.institution_id
-        )
-    return is_course_staff(user, course, roles=PAYLOAD_ROLES)
-
-
-# Encrypted data and the data lifecycle (reviews/privacy/). Decryption for a person, exports,
+# Encrypted data and the data lifecycle (privacy/). Decryption for a person, exports,
 # erasure and break-glass are decided here like every other access.
 
 

@@ -20,13 +20,13 @@ _VIEW_ALL = [
     "exams.view_enrollment",
     "exams.view_examsession",
     "exams.view_coursestaff",
-    "reviews.view_incident",
-    "reviews.view_evidence",
+    "monitoring.view_incident",
+    "monitoring.view_evidence",
     "reviews.view_reviewdecision",
 ]
 
-# Break-glass: course staff ask; institution admins approve (reviews/privacy/services.py decides).
-_BREAK_GLASS = ["reviews.view_breakglassgrant", "reviews.add_breakglassgrant"]
+# Break-glass: course staff ask; institution admins approve (lifecycle/services.py decides).
+_BREAK_GLASS = ["lifecycle.view_breakglassgrant", "lifecycle.add_breakglassgrant"]
 
 GROUP_PERMISSIONS: dict[str, list[str]] = {
     STUDENTS: [],
@@ -38,10 +38,10 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     + ["exams.add_course", "exams.change_course", "exams.add_exam", "exams.change_exam",
        "exams.add_enrollment", "exams.change_enrollment", "exams.delete_enrollment",
        "exams.add_coursestaff", "exams.change_coursestaff", "exams.delete_coursestaff",
-       "reviews.view_auditevent", "auth.view_user"]
+       "audit.view_auditevent", "auth.view_user"]
     + _BREAK_GLASS
-    + ["reviews.view_erasurerequest", "reviews.add_erasurerequest",
-       "reviews.view_shredrecord", "reviews.view_sessionkey"],
+    + ["lifecycle.view_erasurerequest", "lifecycle.add_erasurerequest",
+       "lifecycle.view_shredrecord", "privacy.view_sessionkey"],
 }
 
 

@@ -18,10 +18,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from exams import selectors
 from exams.errors import ExamError, ExamNotOpen, IllegalTransition, NotEnrolled
 from exams.models import Enrollment, Exam, ExamSession
-from reviews.services import audit_record
 
 State = ExamSession.State
 

@@ -15,12 +15,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.services import audit_record
 from exams import selectors, services
 from exams.errors import ExamError
 from exams.models import ExamSession
 from exams.policy import consent_text
-from reviews.privacy import selectors as privacy_selectors
-from reviews.services import audit_record
 
 State = ExamSession.State
 
@@ -66,15 +65,7 @@ def _client_info(request: HttpRequest) -> dict[str, str]:
 @login_required
 def my_exams(request: HttpRequest) -> HttpResponse:
     rows = selectors.exam_list_for_student(student=request.user)
-    context = {
-        "rows": rows,
-        "break_glass_notices": privacy_selectors.break_glass_notices_for_student(
-            student=request.user
-        ),
-        "erasure_institutions": privacy_selectors.institutions_of_student(student=request.user),
-        "erasure_requests": privacy_selectors.erasure_requests_of_student(student=request.user),
-    }
-    return render(request, "exams/my_exams.html", context)
+    return render(request, "exams/my_exams.html", {"rows": rows})
 
 
 @login_required

@@ -1,7 +1,9 @@
-"""Operators' read-only view of stream receipts, to find and inspect quarantined messages.
+"""Operators' read-only views of stream receipts (to find and inspect quarantined
+messages) and of the evidence spool's backlog.
 
 Receipts hold no frame data (sequence numbers, times, delivery counts and the failure
 reason only). Only superusers see them: they are operations data, not review material.
+Spooled frames are scoped to the courses the user staffs, like the rest of the history.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from monitoring.models import Receipt
+from exams.admin import ReadOnlyHistoryAdmin
+from monitoring.models import Receipt, SpooledEvidence
 
 
 class QuarantinedFilter(admin.SimpleListFilter):
@@ -50,3 +53,13 @@ class ReceiptAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(SpooledEvidence)
+class SpooledEvidenceAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["session", "seq", "captured_at", "attempts", "last_error", "created_at"]
+    list_select_related = ["session__exam"]
+    exclude = ["spool_file"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "spool_file"]

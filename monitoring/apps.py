@@ -6,8 +6,13 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Live monitoring"
 
     def ready(self) -> None:
+        # Signal receivers connect once the registry is ready (Django's documented place).
         from django.contrib.auth.signals import user_logged_out
 
+        from monitoring import (
+            evidence,  # noqa: F401  (shredding reaches the evidence spool)
+            receivers,  # noqa: F401  (shredding reaches frame observations)
+        )
         from monitoring.signals import close_sockets_on_logout
 
         user_logged_out.connect(close_sockets_on_logout, dispatch_uid="monitoring.logout")

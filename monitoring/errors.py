@@ -40,3 +40,15 @@ class SequenceOutOfRange(MonitoringError):
     """A sequence number or capture time no page could have produced yet."""
 
     code = "far_future"
+
+
+class EvidenceStorageError(MonitoringError):
+    """Evidence could be stored neither in the object store nor in the local spool."""
+
+
+class SpoolCorrupted(EvidenceStorageError):
+    """A spooled evidence file no longer opens under its session's key."""
+
+
+class ObservationInvalid(MonitoringError):
+    """A frame's measurements are not storable (negative count, naive time, not finite)."""

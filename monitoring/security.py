@@ -7,6 +7,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator
 
+from audit.services import audit_record
+
 
 class AuditedOriginValidator(OriginValidator):
     """Channels' OriginValidator, plus an AuditEvent for every refused Origin.
@@ -31,8 +33,6 @@ class AuditedOriginValidator(OriginValidator):
 
 
 def _audit_refused_origin(origin: str, path: str) -> None:
-    from reviews.services import audit_record
-
     audit_record(
         actor=None, action="stream.origin.refused", reason=f"Foreign Origin {origin!r}.",
         detail={"origin": origin, "path": path},

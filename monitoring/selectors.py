@@ -11,8 +11,7 @@ from django.http import Http404
 
 from exams import permissions
 from exams.models import ExamSession
-from monitoring.models import LiveState, Receipt
-from reviews.models import Incident
+from monitoring.models import Incident, LiveState, Receipt
 
 User = AbstractBaseUser | AnonymousUser
 

@@ -26,18 +26,17 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from audit.services import audit_record
 from exams.models import Check, Enrollment, Exam, ExamSession
+from integrity.services import integrity_log_incident
 from monitoring import analysis, push
 from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvalid
-from monitoring.models import LiveState, Receipt, StreamTicket
-from reviews.integrity import integrity_log_incident
-from reviews.models import Evidence, Incident
-from reviews.privacy.crypto import record_aad, seal, unseal
-from reviews.privacy.errors import PrivacyError
-from reviews.privacy.keys import data_key_for_session
-from reviews.services import audit_record, observation_record
-from reviews.storage_models import SpooledEvidence
-from reviews.storage_services import evidence_store
+from monitoring.evidence import evidence_store
+from monitoring.models import Evidence, Incident, LiveState, Receipt, SpooledEvidence, StreamTicket
+from monitoring.observations import observation_record
+from privacy.crypto import record_aad, seal, unseal
+from privacy.errors import PrivacyError
+from privacy.keys import data_key_for_session
 
 logger = logging.getLogger(__name__)
 
@@ -479,7 +478,7 @@ def _apply_incident_event(
     pk = mapping.get(key)
     if pk is None:
         return None
-    # The payload is encrypted (reviews/privacy): it is assigned and saved, never set with
+    # The payload is encrypted (privacy/): it is assigned and saved, never set with
     # QuerySet.update(). The LiveState row lock already serialises writers.
     incident = Incident.objects.get(pk=pk)
     incident.severity, incident.score, incident.payload = event.severity, score, payload

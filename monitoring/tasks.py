@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.db.utils import InterfaceError, OperationalError
 
-from monitoring import push, services
+from monitoring import evidence, push, services
 from monitoring.models import Receipt
 from monitoring.vision.errors import VisionError
 
@@ -277,3 +277,11 @@ def preview_frame(*, session_id: str, reply_channel: str, image: bytes) -> None:
 def finish_session(*, session_id: str) -> int:
     """Close the incidents still open when a session ends. Idempotent."""
     return services.live_state_finish(session_id=session_id)
+
+
+# Named as when the spool belonged to the reviews app, so queued messages still find it.
+@shared_task(name="reviews.evidence_spool_sync", acks_late=True)
+def evidence_spool_sync() -> dict[str, object]:
+    """Upload spooled evidence in order. Idempotent: one object name per frame."""
+    result = evidence.evidence_spool_sync()
+    return {"stored": result.stored, "remaining": result.remaining, "error": result.error}

@@ -10,11 +10,11 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.services import audit_record
 from exams import permissions
 from monitoring import selectors, services
 from monitoring.errors import SessionNotStreaming
 from monitoring.models import StreamTicket
-from reviews.services import audit_record
 
 
 @login_required

@@ -11,8 +11,8 @@ app = Celery("proctor")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Autodiscovery imports one `tasks` module per installed app; tasks in sub-packages (the
-# API's webhooks in exams/api/, the data lifecycle in reviews/privacy/) are named here.
-app.autodiscover_tasks(["exams.api", "reviews.privacy"])
+# API's webhooks in lms/api/) are named here.
+app.autodiscover_tasks(["lms.api"])
 
 # Celery's Django fix-up closes every database connection before and after each task unless
 # it is told to reuse them, and a new PostgreSQL connection costs more than a frame's

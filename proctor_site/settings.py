@@ -43,9 +43,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Ours, from the bottom layer up (README "How the parts fit"; `make lint` enforces it).
+    "integrity",
+    "audit",
     "exams",
+    "privacy",
     "monitoring",
-    "reviews",  # last of ours: its post_migrate sets up the role groups (exams/apps.py)
+    "reviews",
+    "lifecycle",
+    "lms",
+    "proctor_site",  # the project's own system checks (proctor_site/checks.py)
 ]
 
 MIDDLEWARE = [
@@ -130,7 +137,7 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # The cache: shared through Redis when there is one, so that API throttling and LTI's
-# login → launch state (exams/lti/) work across processes; per-process memory otherwise.
+# login → launch state (lms/lti/) work across processes; per-process memory otherwise.
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL}}
@@ -185,7 +192,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Evidence and retained originals: encrypted per session on top of "default".
     "evidence": {
-        "BACKEND": "reviews.privacy.storage.EncryptedStorage",
+        "BACKEND": "privacy.storage.EncryptedStorage",
         "OPTIONS": {"inner": "default"},
     },
     "staticfiles": {
@@ -220,8 +227,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    # One error body for every API failure (exams/api/exceptions.py, docs/api.md).
-    "EXCEPTION_HANDLER": "exams.api.exceptions.api_exception_handler",
+    # One error body for every API failure (lms/api/exceptions.py, docs/api.md).
+    "EXCEPTION_HANDLER": "lms.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"api": env_str("API_THROTTLE_RATE", "600/min")},
 }
 SPECTACULAR_SETTINGS = {
@@ -239,13 +246,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"CheckEnum": "exams.models.Check"},
 }
-# Webhooks to LMSs (exams/api/tasks.py): seconds to wait for the receiver per attempt.
+# Webhooks to LMSs (lms/api/tasks.py): seconds to wait for the receiver per attempt.
 PROCTOR_WEBHOOK_TIMEOUT_S = env_int("PROCTOR_WEBHOOK_TIMEOUT_S", 10, minimum=1)
-# Webhooks go only to https URLs on public internet addresses (exams/api/webhook_targets.py:
+# Webhooks go only to https URLs on public internet addresses (lms/api/webhook_targets.py:
 # no loopback, private, link-local or metadata addresses). On, it also allows those and
 # plain http: for a receiver on your own machine in development, never in production.
 PROCTOR_WEBHOOK_ALLOW_PRIVATE = env_bool("PROCTOR_WEBHOOK_ALLOW_PRIVATE", False)
-# LTI 1.3 (exams/lti/, docs/lti.md): timeout of calls to the LMS (its JWKS), and how long
+# LTI 1.3 (lms/lti/, docs/lti.md): timeout of calls to the LMS (its JWKS), and how long
 # login state and a launch (resumed for deep linking) are kept in the cache.
 LTI_HTTP_TIMEOUT_S = env_int("LTI_HTTP_TIMEOUT_S", 10, minimum=1)
 LTI_LAUNCH_LIFETIME_S = env_int("LTI_LAUNCH_LIFETIME_S", 3600, minimum=60)
@@ -261,7 +268,7 @@ LOGGING = {
 # Proctor: upper bounds the server enforces whatever an exam's policy says.
 PROCTOR_MAX_FRAME_BYTES = env_int("PROCTOR_MAX_FRAME_BYTES", 2 * 1024 * 1024, minimum=1024)
 
-# Encryption at rest (reviews/privacy/, docs/encryption.md). The key ring is a secret:
+# Encryption at rest (privacy/, docs/encryption.md). The key ring is a secret:
 # versioned `version:base64key` entries; no usable default. Unset with DEBUG on, a development
 # ring is derived from SECRET_KEY; unset with DEBUG off, the check privacy.E001 refuses to start.
 PROCTOR_KEYRING = env_keyring("PROCTOR_KEYRING")
@@ -275,7 +282,7 @@ CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
     "schedule": env_int("PROCTOR_RETENTION_EVERY_S", 3600, minimum=60),
 }
 
-# Tamper-evident log (reviews/integrity.py, docs/integrity.md). The signing key is a raw
+# Tamper-evident log (integrity/services.py, docs/integrity.md). The signing key is a raw
 # 32-byte Ed25519 private key in base64; it signs the checkpoints and seals each row with
 # a MAC key derived from it. No usable default: the development key below is refused by
 # the system check `proctor.E002` whenever DEBUG is off. Keys retired by a rotation stay
@@ -301,7 +308,7 @@ PROCTOR_INTEGRITY_CHECKPOINT_INTERVAL_S = env_int(
 # Set PROCTOR_S3_BUCKET to use an S3-compatible object store (AWS S3, MinIO, Ceph, Garage)
 # through django-storages. While it is unreachable, new evidence waits in a local spool,
 # sealed under each session's data key, and a Celery task uploads it in order once the
-# store is back (reviews/storage_services.py, reviews/spool.py).
+# store is back (monitoring/evidence.py, monitoring/spool.py).
 PROCTOR_S3_BUCKET = env_str("PROCTOR_S3_BUCKET", "")
 PROCTOR_S3_TIMEOUT_S = env_int("PROCTOR_S3_TIMEOUT_S", 5, minimum=1)
 if PROCTOR_S3_BUCKET:

@@ -20,10 +20,10 @@ urlpatterns = [
     path("review/", include("reviews.urls")),
     path("admin/", admin.site.urls),
     path("monitoring/", include("monitoring.urls")),
-    path("privacy/", include("reviews.privacy.urls")),
+    path("privacy/", include("lifecycle.urls")),
     # /api/v1/integrity/ first: the LMS API's router below has no catch-all, but a more
     # specific prefix before a general one keeps that true whatever it gains.
-    path("api/v1/integrity/", include("reviews.integrity_urls")),
-    path("api/v1/", include("exams.api.urls")),
-    path("lti/", include("exams.lti.urls")),
+    path("api/v1/integrity/", include("lms.integrity_urls")),
+    path("api/v1/", include("lms.api.urls")),
+    path("lti/", include("lms.lti.urls")),
 ]

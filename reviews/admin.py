@@ -1,4 +1,4 @@
-"""Admin for incidents, evidence, decisions and the audit trail: read-only history.
+"""Admin for sessions, incidents, evidence, decisions and the audit trail: read-only history.
 
 Reviewers must not rewrite what happened: nothing here can be added, changed or deleted
 through the admin (decisions are made on the review pages, through services). Rows are
@@ -9,30 +9,20 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from exams.admin import CourseScopedAdmin, RelatedOnly
+from audit.models import AuditEvent
+from exams.admin import CourseScopedAdmin, ReadOnlyHistoryAdmin, RelatedOnly
+from exams.models import ExamSession
+from monitoring.models import Evidence, Incident
+from privacy.admin import EncryptedFieldsAdminMixin
 from reviews import permissions
-from reviews.admin_actions import dismiss_incidents, export_incidents_csv
-from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
-
-# Importing reviews/privacy/admin.py also registers the admins of the data keys and the
-# lifecycle records: the admin autodiscovers only <app>.admin.
-from reviews.privacy.admin import EncryptedFieldsAdminMixin
-
-
-class ReadOnlyHistoryAdmin(CourseScopedAdmin):
-    course_path = "session__exam__course"
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from reviews.admin_actions import (
+    dismiss_incidents,
+    export_incidents_csv,
+    export_sessions_csv,
+    mark_reviewable,
+    timeline_link,
+)
+from reviews.models import ReviewDecision
 
 
 @admin.register(Incident)
@@ -76,5 +66,31 @@ class AuditEventAdmin(ReadOnlyHistoryAdmin):
     list_select_related = ["actor", "course"]
 
 
-# The integrity log's checkpoints and the evidence spool (reviews/integrity_admin.py).
-from reviews import integrity_admin  # noqa: E402, F401
+@admin.register(ExamSession)
+class ExamSessionAdmin(CourseScopedAdmin):
+    """Sessions are history: staff read them here and act through the review pages."""
+
+    course_path = "exam__course"
+    list_display = ["student", "exam", "state", "started_at", "ended_at", "review_timeline"]
+    list_filter = ["state", ("exam__course", RelatedOnly), ("exam", RelatedOnly)]
+    search_fields = ["student__username", "exam__title", "id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["student", "exam__course"]
+    readonly_fields = [f.name for f in ExamSession._meta.fields] + ["review_timeline"]
+    actions = [export_sessions_csv]
+
+    @admin.display(description="Review")
+    def review_timeline(self, obj):
+        return timeline_link(obj)
+
+    def get_queryset(self, request):
+        return mark_reviewable(super().get_queryset(request), request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

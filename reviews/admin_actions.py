@@ -19,8 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from audit import services as audit_services
+from monitoring.models import Incident
 from reviews import permissions, selectors, services
-from reviews.models import Incident
 
 
 class BulkDismissForm(forms.Form):
@@ -104,12 +105,12 @@ def _csv_response(name: str, header: list[str], rows) -> HttpResponse:
 @admin.action(description="Export selected incidents as CSV")
 def export_incidents_csv(modeladmin, request: HttpRequest, queryset: QuerySet[Incident]):
     header, rows = selectors.incident_export_rows(incidents=queryset)
-    services.export_record(actor=request.user, what="incidents", count=len(rows))
+    audit_services.export_record(actor=request.user, what="incidents", count=len(rows))
     return _csv_response("incidents", header, rows)
 
 
 @admin.action(description="Export review summary of selected sessions as CSV")
 def export_sessions_csv(modeladmin, request: HttpRequest, queryset):
     header, rows = selectors.session_export_rows(sessions=queryset)
-    services.export_record(actor=request.user, what="sessions", count=len(rows))
+    audit_services.export_record(actor=request.user, what="sessions", count=len(rows))
     return _csv_response("sessions", header, rows)

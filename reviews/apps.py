@@ -3,11 +3,8 @@ from django.apps import AppConfig
 
 class ReviewsConfig(AppConfig):
     name = "reviews"
-    verbose_name = "Reviews and audit"
+    verbose_name = "Reviews"
 
     def ready(self) -> None:
-        from reviews import (
-            receivers,  # noqa: F401  (shredding reaches appeals, frames)
-            storage_services,  # noqa: F401  (connects the spool's shredding)
-        )
-        from reviews.privacy import checks  # noqa: F401  (registers the key ring check)
+        # Signal receivers connect once the registry is ready (Django's documented place).
+        from reviews import receivers  # noqa: F401  (shredding reaches appeals)

@@ -19,31 +19,3 @@ class InvalidOutcome(ReviewError):
 
 class AppealNotAllowed(ReviewError):
     """The session is not the student's, not finished, or already has an appeal."""
-
-
-class ObservationInvalid(ReviewError):
-    pass
-
-
-class IntegrityLogError(ReviewError):
-    """The tamper-evident log refused an entry or found itself inconsistent."""
-
-
-class IntegrityEntryRefused(IntegrityLogError):
-    pass
-
-
-class IntegrityViolation(IntegrityLogError):
-    pass
-
-
-class NoCheckpoint(IntegrityLogError):
-    pass
-
-
-class EvidenceStorageError(ReviewError):
-    """Evidence could be stored neither in the object store nor in the local spool."""
-
-
-class SpoolCorrupted(EvidenceStorageError):
-    pass

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django import forms
 
 from exams.models import Course, Exam
-from reviews.models import Incident, ReviewDecision
+from monitoring.models import Incident
+from reviews.models import ReviewDecision
 from reviews.selectors import QueueStatus
 
 NOTE_MAX = 2000

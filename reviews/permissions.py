@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 
 from exams.models import Course, CourseStaff, ExamSession
 from exams.permissions import User, courses_for_staff, is_session_owner
-from reviews.models import Evidence
+from monitoring.models import Evidence
 
 REVIEWER_ROLES = frozenset({CourseStaff.Role.REVIEWER})
 

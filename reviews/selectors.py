@@ -31,8 +31,9 @@ from django.utils import timezone
 
 from exams.models import Enrollment, ExamSession
 from exams.permissions import User
+from monitoring.models import Evidence, FrameObservation, Incident
 from reviews import permissions
-from reviews.models import Appeal, Evidence, FrameObservation, Incident, ReviewDecision
+from reviews.models import Appeal, ReviewDecision
 from reviews.scoring import Score, score_from_aggregates
 from reviews.timeline import (
     IncidentRow,

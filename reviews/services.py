@@ -1,6 +1,6 @@
 """Writes for reviews: the audit trail first, since every other service records into it.
 
-Every write here also appends to the tamper-evident log (reviews/integrity.py) inside its
+Every write here also appends to the tamper-evident log (integrity/services.py) inside its
 transaction, so the log and the tables commit or roll back together. A reviewer's
 decision is one transaction that changes the incident (or closes the review), records a
 ``ReviewDecision``, an ``AuditEvent`` and the log entries, so they never disagree.
@@ -8,79 +8,30 @@ decision is one transaction that changes the incident (or closes the review), re
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from exams.models import Course, ExamSession
+from audit.services import audit_record
+from exams.models import ExamSession
+from integrity.services import (
+    integrity_append,
+    integrity_log_decision,
+    integrity_log_incident,
+)
+from monitoring.models import Incident
 from reviews.errors import (
     AppealNotAllowed,
     IncidentAlreadyDecided,
     InvalidOutcome,
-    ObservationInvalid,
     ReviewClosed,
     ReviewError,
 )
-from reviews.integrity import (
-    MAX_STRING_CHARS,
-    Kind,
-    integrity_append,
-    integrity_commitment,
-    integrity_log_decision,
-    integrity_log_incident,
-)
-from reviews.models import Appeal, AuditEvent, FrameObservation, Incident, ReviewDecision
-
-
-def audit_record(
-    *,
-    actor: AbstractBaseUser | AnonymousUser | None,
-    action: str,
-    session: ExamSession | None = None,
-    course: Course | None = None,
-    target: str = "",
-    reason: str = "",
-    detail: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one audit event. Call it inside the caller's transaction.
-
-    A refusal is recorded too (``action`` ending in ``.refused``), so that probing for
-    other students' sessions or for exams outside their window leaves a trace.
-    """
-    if actor is not None and not actor.is_authenticated:
-        actor = None
-    if course is None and session is not None:
-        course = session.exam.course
-    with transaction.atomic():
-        event = AuditEvent.objects.create(
-            actor=actor,
-            action=action,
-            session=session,
-            course=course,
-            target=target,
-            reason=reason,
-            detail=detail or {},
-        )
-        # The reason and detail are free text: the log keeps who, what, where and when.
-        integrity_append(
-            kind=Kind.AUDIT,
-            session=session,
-            data={
-                "audit_event_id": event.pk,
-                "action": action[:MAX_STRING_CHARS],
-                "actor_id": actor.pk if actor is not None else None,
-                "course_id": course.pk if course is not None else None,
-                "target": (
-                    target if len(target) <= MAX_STRING_CHARS else integrity_commitment(target)
-                ),
-            },
-        )
-    return event
+from reviews.models import Appeal, ReviewDecision
+from reviews.signals import review_closed
 
 
 def incident_create(
@@ -285,11 +236,8 @@ def review_close(
             reason=note,
             detail={"decision": outcome, "decision_id": record.pk},
         )
-        # Tell the institution's LMS: a signed webhook, queued on commit (docs/api.md).
-        # Imported here: exams/api/services.py itself records through this module.
-        from exams.api import services as api_services
-
-        api_services.review_completed_notify(session=session)
+        # Whoever must hear of an outcome (the LMS's webhook, docs/api.md) listens here.
+        review_closed.send(sender=ReviewDecision, session=session, decision=record)
     return record
 
 
@@ -327,61 +275,3 @@ def appeal_submit(*, session: ExamSession, student: AbstractBaseUser, text: str)
             f"Session {session.pk} already has a response; only one can be added."
         ) from exc
     return appeal
-
-
-def _finite_or_none(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    if not math.isfinite(value):
-        raise ObservationInvalid(f"{name}={value!r} is not a finite number.")
-    return value
-
-
-def observation_record(
-    *,
-    session: ExamSession,
-    seq: int,
-    captured_at: datetime,
-    face_count: int,
-    yaw_deg: float | None = None,
-    pitch_deg: float | None = None,
-    gaze_x: float | None = None,
-    gaze_y: float | None = None,
-) -> None:
-    """Store what vision measured on frame ``seq``; idempotent per (session, seq).
-
-    Called by the stream pipeline once per analysed frame (possibly again on a retry:
-    the first write wins). Raises ObservationInvalid for a negative face count, a naive
-    time or a non-finite number. Not audited: it is measurement, not a decision.
-    """
-    if face_count < 0 or seq < 0:
-        raise ObservationInvalid(
-            f"Frame {seq} of session {session.pk}: face_count={face_count} and seq must "
-            "not be negative."
-        )
-    if timezone.is_naive(captured_at):
-        raise ObservationInvalid(
-            f"Frame {seq} of session {session.pk}: captured_at {captured_at} has no time "
-            "zone; pass an aware datetime."
-        )
-    values = {
-        "captured_at": captured_at,
-        "face_count": face_count,
-        "yaw_deg": _finite_or_none("yaw_deg", yaw_deg),
-        "pitch_deg": _finite_or_none("pitch_deg", pitch_deg),
-        "gaze_x": _finite_or_none("gaze_x", gaze_x),
-        "gaze_y": _finite_or_none("gaze_y", gaze_y),
-    }
-    # One INSERT ... ON CONFLICT DO NOTHING: it runs for every webcam frame.
-    FrameObservation.objects.bulk_create(
-        [FrameObservation(session=session, seq=seq, **values)], ignore_conflicts=True
-    )
-
-
-def export_record(*, actor: AbstractBaseUser, what: str, count: int) -> AuditEvent:
-    """Audit an export of review data (it leaves the system, so it leaves a trace)."""
-    with transaction.atomic():
-        return audit_record(
-            actor=actor, action=f"review.{what}_exported", detail={"count": count}
-        )

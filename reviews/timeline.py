@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import NamedTuple
 
-from reviews.scoring import BROWSER_KINDS
+from exams.kinds import BROWSER_KINDS
 
 WIDTH = 1000
 LEFT = 160  # room for lane labels

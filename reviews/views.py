@@ -18,12 +18,12 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from exams.models import Exam
+from privacy import services as privacy_services
+from privacy.errors import PrivacyError
 from reviews import permissions, selectors, services
 from reviews.errors import ReviewError
 from reviews.forms import AppealForm, IncidentDecisionForm, QueueFilterForm, ReviewCloseForm
 from reviews.models import ReviewDecision
-from reviews.privacy import services as privacy_services
-from reviews.privacy.errors import PrivacyError
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def timeline(request: HttpRequest, session_id) -> HttpResponse:
     timeline = context["timeline"]
     if timeline.selected is not None or timeline.decisions or timeline.appeal is not None:
         # The page shows decrypted text (the incident's details, notes, the appeal): one
-        # authorized, audited reveal per view, as reviews/privacy/services.py asks.
+        # authorized, audited reveal per view, as lifecycle/services.py asks.
         try:
             privacy_services.session_data_reveal(
                 actor=request.user, session=session, what="review timeline",
@@ -176,7 +176,7 @@ def evidence_image(request: HttpRequest, evidence_id: int) -> HttpResponse:
     if evidence is None:
         raise Http404("No such evidence.")
     try:
-        # Decrypts the stored image and writes the audit entry (reviews/privacy).
+        # Decrypts the stored image and writes the audit entry (privacy/).
         data = privacy_services.evidence_open(
             actor=request.user, evidence=evidence, reason="review page"
         )

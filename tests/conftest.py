@@ -139,7 +139,7 @@ def pytest_collection_modifyitems(config, items):
 def _test_keyring(settings, tmp_path):
     """Encryption at rest needs a key ring: tests get a fixed, obviously fake one, and files
     go to a per-test media folder. Cached data keys are forgotten after each test."""
-    from reviews.privacy import keys
+    from privacy import keys
 
     settings.PROCTOR_KEYRING = {1: bytes(range(32))}
     settings.PROCTOR_KEYRING_ACTIVE = 0

@@ -8,6 +8,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from exams.models import (
     Course,
     CourseStaff,
@@ -17,7 +18,8 @@ from exams.models import (
     Institution,
     InstitutionMembership,
 )
-from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
+from monitoring.models import Evidence, Incident
+from reviews.models import ReviewDecision
 
 PASSWORD = "correct-horse-battery"  # noqa: S105  (test users only)
 

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from exams.kinds import ANALYSED_CHECKS, INCIDENT_KINDS, SEVERITIES, Check
 from monitoring.vision.detect import Face
 from monitoring.vision.errors import VisionError
 from monitoring.vision.pose import HeadPose
@@ -38,26 +39,21 @@ if TYPE_CHECKING:
     from monitoring.vision.audio import VoiceActivity
     from monitoring.vision.gaze import Gaze
 
-NO_FACE = "no_face"
-MULTIPLE_FACES = "multiple_faces"
-LOOKING_AWAY = "looking_away"
-CAMERA_BLOCKED = "camera_blocked"
-CAMERA_FROZEN = "camera_frozen"
-SPEECH = "speech"
-CHECKS = frozenset({NO_FACE, MULTIPLE_FACES, LOOKING_AWAY, CAMERA_BLOCKED, CAMERA_FROZEN, SPEECH})
+# Check and kind names, default severities: the one registry (exams/kinds.py, no Django).
+NO_FACE = Check.NO_FACE.value
+MULTIPLE_FACES = Check.MULTIPLE_FACES.value
+LOOKING_AWAY = Check.LOOKING_AWAY.value
+CAMERA_BLOCKED = Check.CAMERA_BLOCKED.value
+CAMERA_FROZEN = Check.CAMERA_FROZEN.value
+SPEECH = Check.SPEECH.value
+CHECKS = frozenset(str(check) for check in ANALYSED_CHECKS)
 
 Severity = Literal["low", "medium", "high"]
-_SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high")
-# What a reviewer should look at first. A second person or a frozen feed (a looped video,
-# a virtual camera) rarely has an innocent cause; a covered lens or an empty seat may be a
-# toilet break; looking away and talking are common and mostly innocent.
+_SEVERITIES: tuple[Severity, ...] = SEVERITIES
+# Each check here raises the incident kind of the same name; its default severity says
+# what a reviewer should look at first (the registry explains each choice).
 _BASE_SEVERITY: dict[str, Severity] = {
-    NO_FACE: "medium",
-    MULTIPLE_FACES: "high",
-    LOOKING_AWAY: "low",
-    CAMERA_BLOCKED: "medium",
-    CAMERA_FROZEN: "high",
-    SPEECH: "low",
+    name: INCIDENT_KINDS[name].default_severity for name in CHECKS
 }
 
 # Frame statistics are computed on a small grey thumbnail: cheap (well under 1 ms at

@@ -4,8 +4,8 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import reviews.privacy.models
-import reviews.privacy.storage
+import lifecycle.models
+import privacy.storage
 from django.conf import settings
 from django.db import migrations, models
 
@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('seq', models.PositiveIntegerField()),
                 ('captured_at', models.DateTimeField()),
-                ('image', models.FileField(editable=False, max_length=255, storage=reviews.privacy.storage.evidence_storage, upload_to=reviews.privacy.models.original_upload_to)),
+                ('image', models.FileField(editable=False, max_length=255, storage=privacy.storage.evidence_storage, upload_to=lifecycle.models.original_upload_to)),
                 ('expires_at', models.DateTimeField(db_index=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='original_frames', to='exams.examsession')),

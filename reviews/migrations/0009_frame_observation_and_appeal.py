@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import reviews.privacy.fields
+import privacy.fields
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('uid', models.UUIDField(default=uuid.uuid4, editable=False, help_text="The row's identity in its ciphertexts' associated data.", unique=True)),
-                ('text', reviews.privacy.fields.EncryptedTextField(help_text="The student's response (encrypted at rest).")),
+                ('text', privacy.fields.EncryptedTextField(help_text="The student's response (encrypted at rest).")),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='appeals', to=settings.AUTH_USER_MODEL)),
                 ('session', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='appeal', to='exams.examsession')),

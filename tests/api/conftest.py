@@ -15,9 +15,10 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from exams.api.services import api_key_create, api_key_revoke
 from exams.models import Course, Exam, ExamSession
-from reviews.models import Incident, ReviewDecision
+from lms.api.services import api_key_create, api_key_revoke
+from monitoring.models import Incident
+from reviews.models import ReviewDecision
 from tests import factories as f
 
 

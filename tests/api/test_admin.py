@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib.messages import get_messages
 
-from exams.api.services import api_key_authenticate, api_key_create
-from exams.models import ApiKey, LtiRegistration
+from lms.api.services import api_key_authenticate, api_key_create
+from lms.models import ApiKey, LtiRegistration
 from tests import factories as f
 from tests.api.conftest import user_client
 
@@ -13,7 +13,7 @@ from tests.api.conftest import user_client
 def test_institution_admin_creates_a_key_and_sees_it_once(institution, institution_admin):
     client = user_client(institution_admin)
     response = client.post(
-        "/admin/exams/apikey/add/",
+        "/admin/lms/apikey/add/",
         {"institution": institution.pk, "name": "Moodle", "scopes": ["read"]},
     )
     assert response.status_code == 302, response.content
@@ -23,14 +23,14 @@ def test_institution_admin_creates_a_key_and_sees_it_once(institution, instituti
     raw = message.split("The new API key is ")[1].split(" ")[0]
     key = api_key_authenticate(raw_key=raw)
     assert (key.name, key.scopes, key.created_by) == ("Moodle", ["read"], institution_admin)
-    client.get("/admin/exams/apikey/")  # the page that shows the message, once
-    assert raw not in client.get(f"/admin/exams/apikey/{key.pk}/change/").content.decode()
+    client.get("/admin/lms/apikey/")  # the page that shows the message, once
+    assert raw not in client.get(f"/admin/lms/apikey/{key.pk}/change/").content.decode()
 
 
 def test_revoke_action_revokes(institution, institution_admin):
     key, _ = api_key_create(institution=institution, name="Old", scopes=["read"])
     user_client(institution_admin).post(
-        "/admin/exams/apikey/", {"action": "revoke", "_selected_action": [key.pk]}
+        "/admin/lms/apikey/", {"action": "revoke", "_selected_action": [key.pk]}
     )
     key.refresh_from_db()
     assert key.is_revoked
@@ -41,17 +41,17 @@ def test_other_institutions_keys_are_invisible(institution, outsider, instructor
     admin = f.UserFactory(username="otto", is_staff=True)
     f.InstitutionMembershipFactory(institution=other, user=admin)
     key, _ = api_key_create(institution=institution, name="Ours", scopes=["read"])
-    assert user_client(admin).get(f"/admin/exams/apikey/{key.pk}/change/").status_code in {
+    assert user_client(admin).get(f"/admin/lms/apikey/{key.pk}/change/").status_code in {
         302, 403, 404
     }
-    assert b"Ours" not in user_client(admin).get("/admin/exams/apikey/").content
+    assert b"Ours" not in user_client(admin).get("/admin/lms/apikey/").content
     # Course staff are not institution admins: no keys at all.
-    assert user_client(instructor).get("/admin/exams/apikey/").status_code == 403
+    assert user_client(instructor).get("/admin/lms/apikey/").status_code == 403
 
 
 def test_lti_registration_gets_a_key_pair_on_save(institution, institution_admin):
     response = user_client(institution_admin).post(
-        "/admin/exams/ltiregistration/add/",
+        "/admin/lms/ltiregistration/add/",
         {
             "institution": institution.pk, "name": "Canvas", "issuer": "https://canvas.test",
             "client_id": "1000", "deployment_ids": '["1:abc"]',
@@ -65,31 +65,31 @@ def test_lti_registration_gets_a_key_pair_on_save(institution, institution_admin
     assert registration.tool_private_key.startswith("-----BEGIN PRIVATE KEY-----")
     assert registration.tool_key_id
     page = user_client(institution_admin).get(
-        f"/admin/exams/ltiregistration/{registration.pk}/change/"
+        f"/admin/lms/ltiregistration/{registration.pk}/change/"
     ).content.decode()
     assert "/lti/jwks/" in page and "PRIVATE KEY" not in page
     assert ApiKey.objects.count() == 0
 
 
 def test_webhook_needs_https_and_gets_a_secret(institution, institution_admin, settings):
-    from exams.models import WebhookEndpoint
+    from lms.models import WebhookEndpoint
 
     settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = False
     client = user_client(institution_admin)
     form = {"institution": institution.pk, "url": "http://93.184.216.34/hook",
             "is_active": "on"}
-    response = client.post("/admin/exams/webhookendpoint/add/", form)
+    response = client.post("/admin/lms/webhookendpoint/add/", form)
     assert response.status_code == 200
     assert "use an https:// address" in response.content.decode()
     form["url"] = "https://93.184.216.34/hook"
-    assert client.post("/admin/exams/webhookendpoint/add/", form).status_code == 302
+    assert client.post("/admin/lms/webhookendpoint/add/", form).status_code == 302
     assert len(WebhookEndpoint.objects.get().secret) >= 40
 
 
 def test_webhook_to_an_internal_address_is_refused_with_the_reason(
     institution, institution_admin, settings
 ):
-    from exams.models import WebhookEndpoint
+    from lms.models import WebhookEndpoint
 
     settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = False
     client = user_client(institution_admin)
@@ -99,7 +99,7 @@ def test_webhook_to_an_internal_address_is_refused_with_the_reason(
         ("https://[fd00::1]/hook", "fd00::1 is a unique local address"),
     ]:
         response = client.post(
-            "/admin/exams/webhookendpoint/add/",
+            "/admin/lms/webhookendpoint/add/",
             {"institution": institution.pk, "url": url, "is_active": "on"},
         )
         assert response.status_code == 200

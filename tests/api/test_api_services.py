@@ -14,18 +14,20 @@ import pytest
 from celery.exceptions import Retry
 from django.core.management import call_command
 
-from exams.api.errors import ApiKeyInvalid, ApiKeyRevoked, EnrollmentSyncConflict
-from exams.api.services import (
+from audit.models import AuditEvent
+from exams.models import Enrollment
+from lms.api.errors import ApiKeyInvalid, ApiKeyRevoked, EnrollmentSyncConflict
+from lms.api.services import (
     api_key_authenticate,
     api_key_create,
     api_key_revoke,
     enrollment_sync,
-    review_completed_notify,
     webhook_signature,
 )
-from exams.api.tasks import MAX_ATTEMPTS, deliver_webhook
-from exams.models import ApiKey, Enrollment, WebhookDelivery, WebhookEndpoint
-from reviews.models import AuditEvent, ReviewDecision
+from lms.api.tasks import MAX_ATTEMPTS, deliver_webhook
+from lms.api.webhooks import review_completed_notify
+from lms.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from reviews.models import ReviewDecision
 from tests import factories as f
 from tests.api.conftest import key_client
 
@@ -301,7 +303,7 @@ def test_delivery_looks_the_name_up_again_and_refuses_an_internal_answer(
     institution, session, reviewer, receiver, django_capture_on_commit_callbacks, settings,
     dns,
 ):
-    from exams.api.webhook_targets import webhook_url_check
+    from lms.api.webhook_targets import webhook_url_check
 
     settings.PROCTOR_WEBHOOK_ALLOW_PRIVATE = False
     url, handler = receiver
@@ -381,7 +383,7 @@ def test_no_webhook_without_endpoint_or_closing_decision(institution, session, r
 
 
 def test_enrollment_sync_finds_students_first_seen_through_lti(course, institution):
-    from exams.models import LtiIdentity, LtiRegistration
+    from lms.models import LtiIdentity, LtiRegistration
 
     registration = LtiRegistration.objects.create(
         institution=institution, name="Moodle", issuer="https://lms.test", client_id="c",
@@ -406,7 +408,7 @@ def test_sessions_carry_the_lms_id_of_the_student(session, rw_key):
 
 
 def test_plain_views_can_answer_with_the_api_error_body():
-    from exams.api.exceptions import api_error_response
+    from lms.api.exceptions import api_error_response
 
     response = api_error_response(404, "No checkpoint has been signed yet.")
     assert response.status_code == 404

@@ -198,7 +198,7 @@ def test_unknown_session_id_is_404_not_500(rw_key):
 
 
 def test_revealed_payloads_are_audited_and_withheld_ones_are_not(own, rw_key, read_key):
-    from reviews.models import AuditEvent
+    from audit.models import AuditEvent
 
     key_client(read_key).get("/api/v1/incidents/")
     assert not AuditEvent.objects.filter(action="privacy.decrypt").exists()
@@ -246,7 +246,7 @@ def test_matrix_covers_every_operation_of_the_schema(client):
 @pytest.mark.parametrize(("role", "sees_note"), [("rw_key", True), ("read_key", False),
                                                  ("instructor", False), ("reviewer", True)])
 def test_review_notes_only_for_permitted_callers(request, own, role, sees_note):
-    from reviews.models import AuditEvent
+    from audit.models import AuditEvent
 
     own.decision.note = "Second person visible at 10:02."
     own.decision.save()

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from exams.api.errors import WebhookHostUnresolved, WebhookUrlRefused
-from exams.api.webhook_targets import webhook_url_check
+from lms.api.errors import WebhookHostUnresolved, WebhookUrlRefused
+from lms.api.webhook_targets import webhook_url_check
 
 
 @pytest.fixture(autouse=True)
@@ -246,7 +246,7 @@ def test_https_to_the_pinned_address_still_uses_and_verifies_the_host_name(
     certificate against it, as if the name had been looked up by the client."""
     import requests.adapters
 
-    from exams.api.webhook_targets import WebhookTarget, webhook_post
+    from lms.api.webhook_targets import WebhookTarget, webhook_post
 
     ca_path, cert_path, key_path = _certificate_authority_and_server_cert(
         tmp_path, "lms.example.org"

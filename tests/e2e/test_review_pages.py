@@ -17,8 +17,9 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from exams.models import Enrollment, ExamSession
+from monitoring import observations
+from monitoring.models import Evidence, Incident
 from reviews import services
-from reviews.models import Evidence, Incident
 from tests import factories as f
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -159,7 +160,7 @@ def reviewed_session(finished_session, student, reviewer, settings, tmp_path):
         )
         evidence.image.save(f"frame{i}.jpg", ContentFile(_jpeg(180 + i * 5)), save=True)
     for i in range(0, 45 * 60, 5):
-        services.observation_record(
+        observations.observation_record(
             session=finished_session,
             seq=i,
             captured_at=start + timedelta(seconds=i),

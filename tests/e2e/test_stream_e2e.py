@@ -13,9 +13,8 @@ import pytest
 from django.urls import reverse
 
 from exams import services as exam_services
-from monitoring.models import Receipt
+from monitoring.models import Evidence, Incident, Receipt
 from monitoring.vision.pipeline import shared_face_finder
-from reviews.models import Evidence, Incident
 from tests.e2e.conftest import login, wait_until_page_left
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -17,8 +17,7 @@ import pytest
 from django.urls import reverse
 
 from exams import services as exam_services
-from monitoring.models import Receipt
-from reviews.models import Evidence, Incident
+from monitoring.models import Evidence, Incident, Receipt
 from tests.e2e.conftest import Process, _spawn, free_port, login, start_server, start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

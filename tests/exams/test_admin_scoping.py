@@ -57,7 +57,7 @@ def test_reviewer_cannot_change_or_delete_history(client, reviewer, session):
 
 
 def test_reviewer_sees_incidents_only_of_their_courses(client, reviewer, session, foreign_session):
-    from reviews.models import Incident
+    from monitoring.models import Incident
 
     f.IncidentFactory(session=session, kind=Incident.Kind.MULTIPLE_FACES)
     f.IncidentFactory(session=foreign_session, kind=Incident.Kind.SPEECH)

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from exams import services
 from exams.errors import ExamError, ExamNotOpen, IllegalTransition, NotEnrolled
 from exams.models import ExamSession
-from reviews.models import AuditEvent
 from tests import factories as f
 
 State = ExamSession.State

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from exams.models import ExamSession
-from reviews.models import AuditEvent
 from tests import factories as f
 
 State = ExamSession.State

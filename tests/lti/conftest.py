@@ -17,9 +17,9 @@ from django.core.cache import cache
 from django.test import Client
 from jwcrypto.jwk import JWK
 
-from exams.lti.services import ROLE_LEARNER, lti_registration_generate_keys
-from exams.lti.views import launch_url
-from exams.models import LtiRegistration
+from lms.lti.services import ROLE_LEARNER, lti_registration_generate_keys
+from lms.lti.views import launch_url
+from lms.models import LtiRegistration
 
 ISSUER = "https://lms.example.test"
 CLIENT_ID = "proctor-tool-1"

@@ -7,7 +7,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.test import Client
 
-from exams.lti.pylti import new_launch_storage
+from lms.lti.pylti import new_launch_storage
 from tests.lti.conftest import launch, login
 
 pytestmark = pytest.mark.integration

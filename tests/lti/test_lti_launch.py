@@ -13,14 +13,11 @@ import pytest
 from django.test import Client
 from jwcrypto.jwk import JWK
 
-from exams.lti.services import (
-    CUSTOM_EXAM_ID,
-    ROLE_INSTRUCTOR,
-    ROLE_TEACHING_ASSISTANT,
-)
-from exams.lti.views import launch_url
-from exams.models import CourseStaff, Enrollment, LtiContext
-from reviews.models import AuditEvent
+from audit.models import AuditEvent
+from exams.models import CourseStaff, Enrollment
+from lms.lti.services import CUSTOM_EXAM_ID, ROLE_INSTRUCTOR, ROLE_TEACHING_ASSISTANT
+from lms.lti.views import launch_url
+from lms.models import LtiContext
 from tests import factories as f
 from tests.lti.conftest import CLAIM, CLIENT_ID, DL_CLAIM, ISSUER, launch, login
 
@@ -237,7 +234,7 @@ def test_jwks_publishes_the_tools_public_key_only(client, registration):
 
 
 def test_first_launch_uses_the_account_the_enrolment_sync_made(platform, registration, course):
-    from exams.api.services import enrollment_sync
+    from lms.api.services import enrollment_sync
 
     enrollment_sync(
         course=course, rows=[{"username": "lena", "external_id": "lms-user-42"}], actor=None

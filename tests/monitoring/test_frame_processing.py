@@ -7,8 +7,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from monitoring import tasks
-from monitoring.models import LiveState, Receipt
-from reviews.models import Evidence, Incident
+from monitoring.models import Evidence, Incident, LiveState, Receipt
 from tests.monitoring import helpers as h
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,7 +44,7 @@ def test_no_face_incident_opens_after_its_minimum_and_closes_when_the_face_retur
 
 
 def test_each_frame_records_its_measurements_for_the_timeline(running):
-    from reviews.models import FrameObservation
+    from monitoring.models import FrameObservation
 
     _process(running, 1, h.face_jpeg(1), 0)
     _process(running, 2, h.empty_jpeg(seed=2), 1)
@@ -151,9 +150,9 @@ def test_the_anonymizer_state_kept_between_frames_is_sealed(running):
     import base64
     import uuid
 
-    from reviews.privacy.crypto import record_aad, unseal
-    from reviews.privacy.errors import DecryptionFailed
-    from reviews.privacy.keys import data_key_for_session
+    from privacy.crypto import record_aad, unseal
+    from privacy.errors import DecryptionFailed
+    from privacy.keys import data_key_for_session
 
     _process(running, 1, h.face_jpeg(1), 0)
     saved = LiveState.objects.get(session=running).rules_state["anonymizer"]

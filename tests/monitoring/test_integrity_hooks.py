@@ -9,10 +9,9 @@ from botocore.exceptions import EndpointConnectionError
 from django.core.files.storage import FileSystemStorage
 from django.core.management import call_command
 
+from integrity.models import IntegrityLeaf
 from monitoring import services
-from monitoring.models import Receipt
-from reviews.integrity_models import IntegrityLeaf
-from reviews.models import Incident
+from monitoring.models import Incident, Receipt
 from tests.monitoring import helpers as h
 
 
@@ -55,9 +54,8 @@ def test_a_frame_during_an_outage_is_spooled_then_stored(
     session, student, settings, tmp_path, django_capture_on_commit_callbacks
 ):
     from monitoring import tasks
-    from reviews.models import Evidence
-    from reviews.storage_models import SpooledEvidence
-    from reviews.storage_services import evidence_spool_sync
+    from monitoring.evidence import evidence_spool_sync
+    from monitoring.models import Evidence, SpooledEvidence
 
     running = h.start_session(session, student)
     settings.PROCTOR_SPOOL_DIR = tmp_path / "spool"

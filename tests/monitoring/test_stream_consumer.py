@@ -16,10 +16,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from exams.models import ExamSession
 from monitoring import protocol, tasks
-from monitoring.models import Receipt, StreamTicket
-from reviews.models import AuditEvent, Evidence, Incident
+from monitoring.models import Evidence, Incident, Receipt, StreamTicket
 from tests.monitoring import helpers as h
 
 pytestmark = pytest.mark.django_db(transaction=True)

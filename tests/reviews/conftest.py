@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from exams.models import ExamSession
-from reviews.models import Incident
+from monitoring.models import Incident
 from tests import factories as f
 
 

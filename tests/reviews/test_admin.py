@@ -6,7 +6,8 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from reviews.models import AuditEvent, Incident
+from audit.models import AuditEvent
+from monitoring.models import Incident
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def test_instructors_get_no_timeline_link(client, instructor, incident):
 
 def _post_action(client, action, pks, **extra):
     return client.post(
-        reverse("admin:reviews_incident_changelist"),
+        reverse("admin:monitoring_incident_changelist"),
         {"action": action, ACTION_CHECKBOX_NAME: [str(pk) for pk in pks], **extra},
     )
 

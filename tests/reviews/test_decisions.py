@@ -7,10 +7,12 @@ from unittest import mock
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
+from integrity.models import IntegrityLeaf
+from monitoring.models import Incident
 from reviews import services
 from reviews.errors import IncidentAlreadyDecided, InvalidOutcome, ReviewClosed
-from reviews.integrity_models import IntegrityLeaf
-from reviews.models import AuditEvent, Incident, ReviewDecision
+from reviews.models import ReviewDecision
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -21,17 +21,16 @@ import pytest
 from botocore.config import Config
 from django.utils import timezone
 
-from reviews.errors import SpoolCorrupted
-from reviews.integrity_models import IntegrityLeaf
-from reviews.models import Evidence
-from reviews.spool import spool_read, spool_write
-from reviews.storage_models import SpooledEvidence
-from reviews.storage_services import (
+from integrity.models import IntegrityLeaf
+from monitoring.errors import SpoolCorrupted
+from monitoring.evidence import (
     _upload,
     current_evidence_storage,
     evidence_spool_sync,
     evidence_store,
 )
+from monitoring.models import Evidence, SpooledEvidence
+from monitoring.spool import spool_read, spool_write
 
 BUCKET = "proctor-evidence"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -129,7 +128,7 @@ def _assert_stored(s3: MotoServer, evidence: Evidence) -> None:
     raw = s3.object_bytes(evidence.image.name)
     with current_evidence_storage().open(evidence.image.name, "rb") as handle:
         assert handle.read() == _frame(evidence.seq)
-    # With encryption at rest the store holds ciphertext only (reviews/privacy/storage.py).
+    # With encryption at rest the store holds ciphertext only (privacy/storage.py).
     assert b"CANARY" not in raw
 
 
@@ -230,8 +229,8 @@ def test_a_spool_file_moved_to_another_name_fails_to_decrypt(settings, tmp_path,
 def test_shredding_a_session_drops_its_spooled_frames(
     s3, session, settings, django_capture_on_commit_callbacks
 ):
-    from reviews.privacy.errors import SessionShredded
-    from reviews.privacy.services import session_shred
+    from lifecycle.services import session_shred
+    from privacy.errors import SessionShredded
 
     s3.pause()
     entry = _store(session, 1)
@@ -250,8 +249,8 @@ def test_shredding_a_session_drops_its_spooled_frames(
 
 
 def test_a_frame_shredded_while_the_sync_runs_is_dropped_not_retried(s3, session, settings):
-    from reviews.privacy import keys
-    from reviews.privacy.models import SessionKey
+    from privacy import keys
+    from privacy.models import SessionKey
 
     s3.pause()
     _store(session, 1)

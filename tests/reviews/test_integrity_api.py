@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from reviews import merkle
-from reviews.integrity import integrity_append, integrity_checkpoint_create
-from reviews.integrity_models import IntegrityLeaf
+from integrity import merkle
+from integrity.models import IntegrityLeaf
+from integrity.services import integrity_append, integrity_checkpoint_create
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,7 @@ def test_reading_a_proof_is_itself_logged(client, student, session, checkpointed
 def test_others_get_not_found_and_the_attempt_is_audited(
     client, request, session, checkpointed, user
 ):
-    from reviews.models import AuditEvent
+    from audit.models import AuditEvent
 
     person = request.getfixturevalue(user)
     client.force_login(person)
@@ -82,7 +82,7 @@ def test_latest_checkpoint_and_consistency_proof(client, student, session, check
 def test_a_sessions_proofs_are_computed_once_per_checkpoint(
     session, checkpointed, django_assert_max_num_queries
 ):
-    from reviews.integrity import integrity_append, integrity_session_bundle_latest
+    from integrity.services import integrity_append, integrity_session_bundle_latest
 
     first = integrity_session_bundle_latest(session_id=session.pk)
     with django_assert_max_num_queries(1):  # the latest checkpoint's row, then the cache

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from proctor_site.checks import check_integrity_signing_key
-from reviews.integrity_keys import generate_key
+from integrity.checks import check_integrity_signing_key
+from integrity.keys import generate_key
 
 
 def _ids(errors):
@@ -39,7 +39,7 @@ def test_keygen_prints_a_usable_key_and_its_public_half(capsys, settings):
 
     from django.core.management import call_command
 
-    from reviews.integrity_keys import load_key
+    from integrity.keys import load_key
 
     call_command("integrity_keygen")
     lines = capsys.readouterr().out.splitlines()

@@ -9,9 +9,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reviews import merkle
-from reviews.errors import IntegrityEntryRefused, IntegrityViolation, ReviewError
-from reviews.integrity import (
+from audit.services import audit_record
+from integrity import merkle
+from integrity.errors import IntegrityEntryRefused, IntegrityViolation
+from integrity.models import IntegrityCheckpoint, IntegrityLeaf
+from integrity.services import (
     Kind,
     integrity_append,
     integrity_checkpoint_create,
@@ -19,9 +21,10 @@ from reviews.integrity import (
     integrity_session_bundle,
     integrity_verify,
 )
-from reviews.integrity_models import IntegrityCheckpoint, IntegrityLeaf
-from reviews.models import Incident, ReviewDecision
-from reviews.services import audit_record, incident_create, review_decision_record
+from monitoring.models import Incident
+from reviews.errors import ReviewError
+from reviews.models import ReviewDecision
+from reviews.services import incident_create, review_decision_record
 from tests import factories as f
 
 
@@ -30,7 +33,7 @@ def editable_log(db):
     """The tests below edit rows; on PostgreSQL, drop the triggers as a superuser could."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            for table in ("reviews_integrityleaf", "reviews_integritycheckpoint"):
+            for table in ("integrity_integrityleaf", "integrity_integritycheckpoint"):
                 cursor.execute(f"DROP TRIGGER {table}_no_update_delete ON {table}")
 
 
@@ -182,7 +185,7 @@ def test_session_verification_checks_only_that_sessions_rows(
 
 
 def test_a_rotated_key_keeps_old_rows_and_checkpoints_verifiable(session, settings):
-    from reviews.integrity_keys import active_key, generate_key
+    from integrity.keys import active_key, generate_key
 
     old_key = settings.PROCTOR_INTEGRITY_SIGNING_KEY
     old_key_id = active_key().key_id
@@ -203,7 +206,7 @@ def test_a_rotated_key_keeps_old_rows_and_checkpoints_verifiable(session, settin
 def test_an_approved_break_glass_grant_is_logged_without_its_reason(
     session, reviewer, institution_admin
 ):
-    from reviews.privacy import services as privacy
+    from lifecycle import services as privacy
 
     session.exam.keep_originals_days = 7
     session.exam.save(update_fields=["keep_originals_days"])

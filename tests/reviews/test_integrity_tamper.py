@@ -19,18 +19,20 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from reviews import merkle
-from reviews.integrity import integrity_append, integrity_checkpoint_create, row_mac
-from reviews.integrity_keys import active_key
-from reviews.integrity_models import IntegrityLeaf
-from reviews.models import Incident, ReviewDecision
-from reviews.services import audit_record, incident_create, review_decision_record
+from audit.services import audit_record
+from integrity import merkle
+from integrity.keys import active_key
+from integrity.models import IntegrityLeaf
+from integrity.services import integrity_append, integrity_checkpoint_create, row_mac
+from monitoring.models import Incident
+from reviews.models import ReviewDecision
+from reviews.services import incident_create, review_decision_record
 from tests import factories as f
 
 pytestmark = pytest.mark.integration
 
-LEAF = "reviews_integrityleaf"
-CHECKPOINT = "reviews_integritycheckpoint"
+LEAF = "integrity_integrityleaf"
+CHECKPOINT = "integrity_integritycheckpoint"
 
 
 @dataclass
@@ -291,8 +293,8 @@ def test_concurrent_appends_get_dense_positions_and_session_numbers():
 
 
 def test_consistency_proofs_link_every_pair_of_stored_checkpoints(log):
-    from reviews.integrity import integrity_consistency_proof
-    from reviews.integrity_models import IntegrityCheckpoint
+    from integrity.models import IntegrityCheckpoint
+    from integrity.services import integrity_consistency_proof
 
     integrity_append(kind="test.entry")
     integrity_checkpoint_create()
@@ -308,7 +310,7 @@ def test_consistency_proofs_link_every_pair_of_stored_checkpoints(log):
 
 
 def test_the_offline_verifier_accepts_a_bundle_exported_from_postgresql(log, session, tmp_path):
-    from reviews.offline_verifier import verify_bundle
+    from integrity.offline_verifier import verify_bundle
 
     bundle_path = tmp_path / "bundle.json"
     call_command("integrity_export_bundle", "--session", str(session.pk),

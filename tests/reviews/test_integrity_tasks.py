@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from reviews.integrity import integrity_append
-from reviews.integrity_models import IntegrityCheckpoint
-from reviews.models import Evidence
-from reviews.storage_services import current_evidence_storage, evidence_store
-from reviews.tasks import evidence_spool_sync, integrity_checkpoint
+from integrity.models import IntegrityCheckpoint
+from integrity.services import integrity_append
+from integrity.tasks import integrity_checkpoint
+from monitoring.evidence import current_evidence_storage, evidence_store
+from monitoring.models import Evidence
+from monitoring.tasks import evidence_spool_sync
 
 
 def test_the_checkpoint_task_signs_once_per_change(session):
@@ -26,7 +27,7 @@ def test_evidence_on_the_local_filesystem_is_stored_at_once(session, settings, t
     assert isinstance(evidence, Evidence)
     with current_evidence_storage().open(evidence.image.name, "rb") as handle:
         assert handle.read() == b"\xff\xd8frame\xff\xd9"
-    # Encrypted at rest (reviews/privacy/storage.py): the file holds no plaintext.
+    # Encrypted at rest (privacy/storage.py): the file holds no plaintext.
     assert b"frame" not in (tmp_path / evidence.image.name).read_bytes()
     assert evidence_spool_sync.apply().get() == {"stored": 0, "remaining": 0, "error": ""}
 
@@ -54,7 +55,7 @@ def test_verify_with_evidence_names_a_replaced_object_and_ignores_erased_ones(
     import pytest
     from django.core.management import CommandError, call_command
 
-    from reviews.integrity_models import IntegrityLeaf
+    from integrity.models import IntegrityLeaf
 
     _filesystem_storage(settings, tmp_path)
     frames = [

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reviews import merkle
+from integrity import merkle
 
 
 def _mth(leaves: list[bytes]) -> bytes:

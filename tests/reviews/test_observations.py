@@ -7,19 +7,19 @@ from datetime import datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from reviews import services
-from reviews.errors import ObservationInvalid
-from reviews.models import FrameObservation
+from monitoring import observations
+from monitoring.errors import ObservationInvalid
+from monitoring.models import FrameObservation
 
 pytestmark = pytest.mark.django_db
 
 
 def test_observation_record_is_idempotent_per_frame(finished_session):
     at = finished_session.started_at + timedelta(seconds=3)
-    services.observation_record(
+    observations.observation_record(
         session=finished_session, seq=3, captured_at=at, face_count=1, yaw_deg=12.5
     )
-    services.observation_record(
+    observations.observation_record(
         session=finished_session, seq=3, captured_at=at, face_count=2, yaw_deg=40
     )
     stored = FrameObservation.objects.get()
@@ -37,12 +37,12 @@ def test_observation_record_is_idempotent_per_frame(finished_session):
 def test_observation_record_rejects_bad_values(finished_session, kwargs, message):
     values = {"captured_at": finished_session.started_at, "face_count": 1, **kwargs}
     with pytest.raises(ObservationInvalid, match=message):
-        services.observation_record(session=finished_session, seq=1, **values)
+        observations.observation_record(session=finished_session, seq=1, **values)
 
 
 def test_timeline_plots_the_observations(client, reviewer, finished_session):
     for i in range(0, 600, 10):
-        services.observation_record(
+        observations.observation_record(
             session=finished_session,
             seq=i,
             captured_at=finished_session.started_at + timedelta(seconds=i),

@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from reviews.integrity import integrity_append, integrity_checkpoint_create
-from reviews.integrity_keys import active_key
+from integrity.keys import active_key
+from integrity.services import integrity_append, integrity_checkpoint_create
 from tests import factories as f
 
 ROOT = Path(settings.BASE_DIR)
@@ -27,7 +27,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     """Run the verifier in a fresh interpreter and prove it never imported Django."""
     code = (
         "import sys\n"
-        "from reviews.offline_verifier import main\n"
+        "from integrity.offline_verifier import main\n"
         "code = main(sys.argv[1:])\n"
         "assert 'django' not in sys.modules, 'the offline verifier imported Django'\n"
         "sys.exit(code)\n"

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from exams.models import ExamSession
-from reviews.models import Incident
+from monitoring.models import Incident
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

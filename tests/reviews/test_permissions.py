@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from reviews.models import AuditEvent, Incident, ReviewDecision
+from audit.models import AuditEvent
+from monitoring.models import Incident
+from reviews.models import ReviewDecision
 
 pytestmark = pytest.mark.django_db
 
@@ -117,9 +119,9 @@ def test_evidence_image_is_permission_checked(client, request, evidence, who, ex
     if expected == 200:
         assert response.content == b"\xff\xd8\xff\xd9"
         assert response["Cache-Control"].startswith("private")
-        # Every viewing of decrypted evidence is audited (reviews/privacy).
+        # Every viewing of decrypted evidence is audited (privacy/).
         assert AuditEvent.objects.filter(
-            action="privacy.decrypt", target=f"reviews.evidence:{evidence.pk}"
+            action="privacy.decrypt", target=f"monitoring.evidence:{evidence.pk}"
         ).exists()
 
 

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
+from exams.kinds import DEFAULT_WEIGHTS, KIND_CHECK
 from exams.models import Enrollment
+from monitoring.models import Incident
 from reviews import selectors
-from reviews.models import Incident
-from reviews.scoring import DEFAULT_WEIGHTS, KIND_CHECK, score_from_aggregates
+from reviews.scoring import score_from_aggregates
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

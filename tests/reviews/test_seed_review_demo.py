@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from exams.models import ExamSession
+from monitoring.models import FrameObservation, Incident
 from reviews import selectors
-from reviews.models import FrameObservation, Incident
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
+from monitoring import observations
 from reviews import services
 from reviews.errors import AppealNotAllowed
-from reviews.models import Appeal, AuditEvent
+from reviews.models import Appeal
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -116,11 +118,11 @@ def test_the_appeal_is_encrypted_at_rest_and_its_reading_audited(client, student
 
 
 def test_shredding_the_session_empties_the_appeal_and_drops_the_frames(student, incident):
-    from reviews.models import FrameObservation
-    from reviews.privacy.services import session_shred
+    from lifecycle.services import session_shred
+    from monitoring.models import FrameObservation
 
     services.appeal_submit(session=incident.session, student=student, text="a private reason")
-    services.observation_record(
+    observations.observation_record(
         session=incident.session, seq=1, captured_at=incident.started_at, face_count=1
     )
     session_shred(session=incident.session, cause="retention")
@@ -129,7 +131,7 @@ def test_shredding_the_session_empties_the_appeal_and_drops_the_frames(student, 
 
 
 def test_pages_of_a_shredded_session_still_render(client, reviewer, student, incident):
-    from reviews.privacy.services import session_shred
+    from lifecycle.services import session_shred
 
     services.incident_confirm(incident=incident, reviewer=reviewer, note="seen twice")
     services.appeal_submit(session=incident.session, student=student, text="a private reason")

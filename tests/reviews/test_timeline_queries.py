@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from reviews.models import Evidence, FrameObservation, Incident
+from monitoring.models import Evidence, FrameObservation, Incident
 
 pytestmark = pytest.mark.django_db
 

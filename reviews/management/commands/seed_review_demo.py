@@ -21,8 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from exams.models import Course, Exam, ExamSession
-from reviews import services
-from reviews.models import Evidence, Incident
+from monitoring import observations
+from monitoring.models import Evidence, Incident
 
 EXAM_TITLE = "Practice exam (already taken)"
 # (student, kinds and severities every ~3 minutes, seconds of a second face)
@@ -107,7 +107,7 @@ class Command(BaseCommand):
         for second in range(0, 41 * 60, 2):
             away = 1200 < second < 1260
             faces = 2 if two_faces and two_faces[0] < second < two_faces[1] else 1
-            services.observation_record(
+            observations.observation_record(
                 session=session,
                 seq=second,
                 captured_at=start + timedelta(seconds=second),

@@ -9,8 +9,9 @@ from datetime import timedelta
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from reviews.models import Incident, ReviewDecision
-from reviews.privacy import services
+from lifecycle import services
+from monitoring.models import Incident
+from reviews.models import ReviewDecision
 from tests import factories as f
 
 

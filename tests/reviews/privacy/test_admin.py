@@ -7,9 +7,9 @@ import zipfile
 
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from exams.models import Enrollment
-from reviews.models import AuditEvent
-from reviews.privacy.models import BreakGlassGrant, ErasureRequest, ShredRecord
+from lifecycle.models import BreakGlassGrant, ErasureRequest, ShredRecord
 from tests import factories as f
 from tests.reviews.privacy.helpers import js
 
@@ -22,7 +22,7 @@ def test_incident_list_never_shows_the_decrypted_payload(client, reviewer, sessi
     f.IncidentFactory(session=session, payload=js({"detail": "CANARY-list"}))
     client.force_login(reviewer)
 
-    page = client.get(_admin("reviews_incident_changelist"), secure=True).content.decode()
+    page = client.get(_admin("monitoring_incident_changelist"), secure=True).content.decode()
 
     assert "No face in view" in page
     assert "CANARY-list" not in page
@@ -33,13 +33,13 @@ def test_incident_detail_shows_decrypted_payload_and_audits_it(client, reviewer,
     incident = f.IncidentFactory(session=session, payload=js({"detail": "CANARY-detail"}))
     client.force_login(reviewer)
 
-    response = client.get(_admin("reviews_incident_change", incident.pk), secure=True)
+    response = client.get(_admin("monitoring_incident_change", incident.pk), secure=True)
 
     assert response.status_code == 200
     assert "CANARY-detail" in response.content.decode()
     event = AuditEvent.objects.get(action="privacy.decrypt")
     assert (event.actor, event.target, event.reason) == (
-        reviewer, f"reviews.incident:{incident.pk}", "admin detail page"
+        reviewer, f"monitoring.incident:{incident.pk}", "admin detail page"
     )
 
 
@@ -81,7 +81,7 @@ def test_erasure_is_requested_and_approved_through_the_admin(
     ExamSession.objects.filter(pk=session.pk).update(state="submitted", ended_at=timezone.now())
     client.force_login(institution_admin)
     client.post(
-        _admin("reviews_erasurerequest_add"),
+        _admin("lifecycle_erasurerequest_add"),
         {"student": student.pk, "institution": institution.pk},
         secure=True,
     )
@@ -89,7 +89,7 @@ def test_erasure_is_requested_and_approved_through_the_admin(
     assert request.requested_by == institution_admin
 
     client.post(
-        _admin("reviews_erasurerequest_changelist"),
+        _admin("lifecycle_erasurerequest_changelist"),
         {"action": "approve", "_selected_action": [request.pk]},
         secure=True,
     )
@@ -104,20 +104,20 @@ def test_break_glass_is_requested_by_staff_and_approved_by_another_in_the_admin(
 ):
     from django.utils import timezone
 
-    from reviews.privacy import services
+    from lifecycle import services
 
     session.exam.keep_originals_days = 2
     session.exam.save()
     services.original_frame_store(session=session, seq=1, captured_at=timezone.now(), data=b"x")
     client.force_login(reviewer)
     client.post(
-        _admin("reviews_breakglassgrant_add"),
+        _admin("lifecycle_breakglassgrant_add"),
         {"session": session.pk, "reason": "Appeal: the student says frame 1 shows a poster."},
         secure=True,
     )
     grant = BreakGlassGrant.objects.get(session=session)
     client.post(
-        _admin("reviews_breakglassgrant_changelist"),
+        _admin("lifecycle_breakglassgrant_changelist"),
         {"action": "approve", "_selected_action": [grant.pk]},
         secure=True,
     )
@@ -126,7 +126,7 @@ def test_break_glass_is_requested_by_staff_and_approved_by_another_in_the_admin(
 
     client.force_login(institution_admin)
     client.post(
-        _admin("reviews_breakglassgrant_changelist"),
+        _admin("lifecycle_breakglassgrant_changelist"),
         {"action": "approve", "_selected_action": [grant.pk]},
         secure=True,
     )
@@ -139,7 +139,7 @@ def test_student_page_shows_break_glass_notice_and_export_button(
 ):
     from django.utils import timezone
 
-    from reviews.privacy import services
+    from lifecycle import services
 
     session.exam.keep_originals_days = 2
     session.exam.save()
@@ -150,7 +150,9 @@ def test_student_page_shows_break_glass_notice_and_export_button(
     services.break_glass_approve(grant=grant, actor=institution_admin)
     client.force_login(student)
 
-    page = client.get(reverse("exams:my_exams"), secure=True).content.decode()
+    exams_page = client.get(reverse("exams:my_exams"), secure=True).content.decode()
+    assert reverse("privacy:my_data") in exams_page
+    page = client.get(reverse("privacy:my_data"), secure=True).content.decode()
 
     assert "Staff were allowed to view unblurred webcam frames" in page
     assert "it was a poster" in page
@@ -161,7 +163,7 @@ def test_student_page_shows_break_glass_notice_and_export_button(
 
 def test_student_asks_for_erasure_from_their_page(client, student, institution, session):
     client.force_login(student)
-    page = client.get(reverse("exams:my_exams"), secure=True).content.decode()
+    page = client.get(reverse("privacy:my_data"), secure=True).content.decode()
     assert "Ask for erasure" in page
 
     response = client.post(
@@ -184,17 +186,20 @@ def test_student_cannot_ask_an_institution_they_are_not_in(client, student):
 
 
 def test_privacy_admin_pages_render_for_a_superuser(admin_client, session, reviewer):
-    from reviews.privacy import services
-    from reviews.privacy.models import SessionKey
+    from lifecycle import services
+    from privacy.models import SessionKey
 
     f.IncidentFactory(session=session, payload=b'{"a": 1}')
     services.session_shred(session=session, cause="retention")
-    for model in ("sessionkey", "shredrecord", "erasurerequest", "breakglassgrant"):
-        response = admin_client.get(_admin(f"reviews_{model}_changelist"), secure=True)
-        assert response.status_code == 200, model
+    for name in (
+        "privacy_sessionkey", "lifecycle_shredrecord", "lifecycle_erasurerequest",
+        "lifecycle_breakglassgrant",
+    ):
+        response = admin_client.get(_admin(f"{name}_changelist"), secure=True)
+        assert response.status_code == 200, name
     for model in ("erasurerequest", "breakglassgrant"):
-        assert admin_client.get(_admin(f"reviews_{model}_add"), secure=True).status_code == 200
+        assert admin_client.get(_admin(f"lifecycle_{model}_add"), secure=True).status_code == 200
     key = SessionKey.objects.get(session=session)
-    page = admin_client.get(_admin("reviews_sessionkey_change", key.pk), secure=True)
+    page = admin_client.get(_admin("privacy_sessionkey_change", key.pk), secure=True)
     assert page.status_code == 200
     assert "wrapped_dek" not in page.content.decode()

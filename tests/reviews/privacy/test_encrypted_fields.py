@@ -8,10 +8,11 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
 
-from reviews.models import Evidence, Incident, ReviewDecision
-from reviews.privacy.errors import DecryptionFailed, EncryptionRequired, UnknownKeyVersion
-from reviews.privacy.fields import Ciphertext
-from reviews.privacy.models import SessionKey
+from monitoring.models import Evidence, Incident
+from privacy.errors import DecryptionFailed, EncryptionRequired, UnknownKeyVersion
+from privacy.fields import Ciphertext
+from privacy.models import SessionKey
+from reviews.models import ReviewDecision
 from tests import factories as f
 from tests.reviews.privacy.helpers import js
 
@@ -110,7 +111,7 @@ def test_evidence_file_moved_to_another_session_is_refused(session, exam, other_
 def test_unknown_key_version_names_the_fix(session, settings):
     f.IncidentFactory(session=session, payload=js({"a": 1}))
     SessionKey.objects.filter(session=session).update(kek_version=7)
-    from reviews.privacy import keys
+    from privacy import keys
 
     keys.cache_evict()
     with pytest.raises(UnknownKeyVersion, match="Key version 7 is not in PROCTOR_KEYRING"):
@@ -120,7 +121,7 @@ def test_unknown_key_version_names_the_fix(session, settings):
 def test_a_data_key_minted_in_a_rolled_back_transaction_is_never_reused(session):
     from django.db import transaction
 
-    from reviews.privacy import keys
+    from privacy import keys
 
     with pytest.raises(RuntimeError, match="crash"), transaction.atomic():
         f.IncidentFactory(session=session, payload=js({"lost": True}))
@@ -133,7 +134,7 @@ def test_a_data_key_minted_in_a_rolled_back_transaction_is_never_reused(session)
 
 
 def test_data_keys_are_cached_only_after_commit(session, django_capture_on_commit_callbacks):
-    from reviews.privacy import keys
+    from privacy import keys
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         keys.data_key_for_session(session.pk, create=True)
@@ -144,7 +145,7 @@ def test_data_keys_are_cached_only_after_commit(session, django_capture_on_commi
 
 
 def test_json_field_takes_dicts_and_names_the_fix_for_bytes():
-    from reviews.privacy.fields import EncryptedJSONField
+    from privacy.fields import EncryptedJSONField
 
     field = EncryptedJSONField()
     field.set_attributes_from_name("details")

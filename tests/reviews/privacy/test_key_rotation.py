@@ -9,12 +9,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
+from monitoring.models import Incident
+from privacy import crypto, keys
+from privacy.checks import check_keyring
+from privacy.errors import KeyRingMissing
+from privacy.models import SessionKey
 from proctor_site.env import env_keyring
-from reviews.models import Incident
-from reviews.privacy import crypto, keys
-from reviews.privacy.checks import check_keyring
-from reviews.privacy.errors import KeyRingMissing
-from reviews.privacy.models import SessionKey
 from tests import factories as f
 from tests.reviews.privacy.helpers import js
 

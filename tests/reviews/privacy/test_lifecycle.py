@@ -12,17 +12,21 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from exams.models import ExamSession
-from reviews.models import AuditEvent, Evidence, Incident, ReviewDecision
-from reviews.privacy import selectors, services
-from reviews.privacy.errors import (
+from lifecycle import selectors, services
+from lifecycle.models import BreakGlassGrant, ErasureRequest, ShredRecord
+from monitoring.models import Evidence, Incident
+from privacy import services as privacy_services
+from privacy.errors import (
     BreakGlassRefused,
     ErasureBlocked,
     NotAllowed,
     OriginalsNotKept,
     SessionShredded,
 )
-from reviews.privacy.models import BreakGlassGrant, ErasureRequest, SessionKey, ShredRecord
+from privacy.models import SessionKey
+from reviews.models import ReviewDecision
 from tests import factories as f
 from tests.reviews.privacy.helpers import js, plant
 
@@ -47,20 +51,20 @@ def _files(settings):
 def test_reviewer_reveal_is_audited(session, reviewer):
     incident = f.IncidentFactory(session=session, payload=js({"yaw_deg": 41}))
 
-    values = services.record_reveal(
+    values = privacy_services.record_reveal(
         actor=reviewer, record=incident, fields=["payload"], reason="review"
     )
 
     assert values == {"payload": js({"yaw_deg": 41})}
     event = AuditEvent.objects.get(action="privacy.decrypt")
-    assert (event.actor, event.target) == (reviewer, f"reviews.incident:{incident.pk}")
+    assert (event.actor, event.target) == (reviewer, f"monitoring.incident:{incident.pk}")
 
 
 def test_outsider_and_other_student_cannot_decrypt(session, outsider, other_student):
     incident = f.IncidentFactory(session=session, payload=js({"a": 1}))
     for user in (outsider, other_student):
         with pytest.raises(NotAllowed, match="No such record"):
-            services.record_reveal(actor=user, record=incident, fields=["payload"])
+            privacy_services.record_reveal(actor=user, record=incident, fields=["payload"])
     assert not AuditEvent.objects.filter(action="privacy.decrypt").exists()
 
 
@@ -291,7 +295,7 @@ def test_expired_originals_are_purged_by_retention(session, settings):
 
 
 def test_beat_task_applies_retention(session):
-    from reviews.privacy.tasks import apply_retention
+    from lifecycle.tasks import apply_retention
 
     _ended(session, days_ago=31)
     assert apply_retention() == {"shredded": 1, "held": 0, "originals_purged": 0}
@@ -308,9 +312,9 @@ def test_apply_retention_dry_run_changes_nothing(session, capsys):
 
 
 def test_session_reveal_audits_one_view_of_a_whole_session(session, reviewer, outsider):
-    services.session_data_reveal(actor=reviewer, session=session, what="timeline")
+    privacy_services.session_data_reveal(actor=reviewer, session=session, what="timeline")
     with pytest.raises(NotAllowed):
-        services.session_data_reveal(actor=outsider, session=session, what="timeline")
+        privacy_services.session_data_reveal(actor=outsider, session=session, what="timeline")
     event = AuditEvent.objects.get(action="privacy.decrypt")
     assert (event.actor, event.target, event.detail) == (
         reviewer, f"session:{session.pk}", {"what": "timeline"}
@@ -318,7 +322,7 @@ def test_session_reveal_audits_one_view_of_a_whole_session(session, reviewer, ou
 
 
 def test_shredding_tells_other_apps_and_rolls_back_if_one_fails(session):
-    from reviews.privacy.signals import session_shredding
+    from privacy.signals import session_shredding
 
     seen = []
 

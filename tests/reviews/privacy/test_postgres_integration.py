@@ -16,10 +16,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from exams.models import ExamSession
-from reviews.models import Evidence, Incident, ReviewDecision
-from reviews.privacy import keys, services
-from reviews.privacy.errors import BreakGlassRefused, DecryptionFailed
-from reviews.privacy.models import BreakGlassGrant, SessionKey, ShredRecord
+from lifecycle import services
+from lifecycle.models import BreakGlassGrant, ShredRecord
+from monitoring.models import Evidence, Incident
+from privacy import keys
+from privacy.errors import BreakGlassRefused, DecryptionFailed
+from privacy.models import SessionKey
+from reviews.models import ReviewDecision
 from tests import factories as f
 from tests.reviews.privacy.helpers import js, plant
 
@@ -60,7 +63,7 @@ def test_ciphertext_swapped_between_rows_is_rejected(session):
     first = f.IncidentFactory(session=session, payload=js({"who": "first"}))
     second = f.IncidentFactory(session=session, payload=js({"who": "second"}))
     _sql(
-        "UPDATE reviews_incident SET payload = (SELECT payload FROM reviews_incident "
+        "UPDATE monitoring_incident SET payload = (SELECT payload FROM monitoring_incident "
         "WHERE id = %s) WHERE id = %s", [first.pk, second.pk],
     )
 
@@ -78,14 +81,14 @@ def test_ciphertext_and_wrapped_keys_swapped_between_sessions_are_rejected(
     theirs = f.IncidentFactory(session=other, payload=js({"who": "theirs"}))
     decision = f.ReviewDecisionFactory(incident=theirs, reviewer=reviewer, note="theirs")
     # Move my incident, ciphertext and all, into the other session.
-    _sql("UPDATE reviews_incident SET session_id = %s WHERE id = %s", [other.pk, mine.pk])
+    _sql("UPDATE monitoring_incident SET session_id = %s WHERE id = %s", [other.pk, mine.pk])
     with pytest.raises(DecryptionFailed, match=f"session={other.pk}"):
         _ = Incident.objects.get(pk=mine.pk).payload
 
     # Copy my session's wrapped data key onto the other session's key row.
     _sql(
-        "UPDATE reviews_sessionkey SET wrapped_dek = (SELECT wrapped_dek FROM "
-        "reviews_sessionkey WHERE session_id = %s) WHERE session_id = %s", [session.pk, other.pk],
+        "UPDATE privacy_sessionkey SET wrapped_dek = (SELECT wrapped_dek FROM "
+        "privacy_sessionkey WHERE session_id = %s) WHERE session_id = %s", [session.pk, other.pk],
     )
     keys.cache_evict()
     with pytest.raises(DecryptionFailed, match=f"data key of session {other.pk} does not unwrap"):
@@ -131,7 +134,7 @@ def test_after_shredding_canaries_are_nowhere_in_pg_dump_nor_storage(
     dump = _pg_dump()
     stored = _storage_bytes(settings)
     # The dump is of this test's database (else the absences below would prove nothing).
-    assert str(doomed.pk).encode() in dump and b"CREATE TABLE public.reviews_incident" in dump
+    assert str(doomed.pk).encode() in dump and b"CREATE TABLE public.monitoring_incident" in dump
     assert len(stored) > 0
     # Encrypted at rest even before shredding: no plaintext anywhere.
     for canary in canaries + survivor_canaries:
