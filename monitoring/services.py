@@ -27,16 +27,14 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from exams.models import Check, Enrollment, Exam, ExamSession
-from monitoring import analysis, push
+from monitoring import analysis, incidents, push
 from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvalid
 from monitoring.models import LiveState, Receipt, StreamTicket
-from reviews.integrity import integrity_log_incident
-from reviews.models import Evidence, Incident
+from reviews.models import Incident
 from reviews.privacy.crypto import record_aad, seal, unseal
 from reviews.privacy.errors import PrivacyError
 from reviews.privacy.keys import data_key_for_session
 from reviews.services import audit_record, observation_record
-from reviews.storage_models import SpooledEvidence
 from reviews.storage_services import evidence_store
 
 logger = logging.getLogger(__name__)
@@ -457,8 +455,9 @@ class FrameOutcome:
 def _apply_incident_event(
     *, session: ExamSession, live: LiveState, event: analysis.IncidentEvent, t0_ms: float,
 ) -> Incident | None:
-    """Persist one rules event: open creates the incident, extend updates its severity and
-    score, close ends it. Runs under the LiveState lock, in the frame's transaction."""
+    """Persist one rules event (monitoring/incidents.py): open creates the incident, extend
+    updates its severity, score and evidence list, close ends it. Runs under the LiveState
+    lock, in the frame's transaction. Returns the incident the event changed, if any."""
     state = live.rules_state
     mapping: dict[str, int] = state.setdefault("incidents", {})
     offset = state.get("clock_offset_ms", 0.0)
@@ -468,30 +467,43 @@ def _apply_incident_event(
     ).encode()
     score = min(max(event.score, 0.0), 1.0)
     if event.action == "open":
-        incident = Incident.objects.create(
+        incident = incidents.incident_open(
             session=session, kind=event.kind, severity=event.severity,
             started_at=_to_datetime(t0_ms + event.started_at * 1000, offset),
             score=score, payload=payload,
         )
-        integrity_log_incident(incident=incident)
         mapping[key] = incident.pk
         return incident
     pk = mapping.get(key)
     if pk is None:
         return None
-    # The payload is encrypted (reviews/privacy): it is assigned and saved, never set with
-    # QuerySet.update(). The LiveState row lock already serialises writers.
     incident = Incident.objects.get(pk=pk)
-    incident.severity, incident.score, incident.payload = event.severity, score, payload
-    fields = ["severity", "score", "payload"]
+    incidents.incident_update(
+        incident=incident, severity=event.severity, score=score, payload=payload
+    )
     if event.action == "close":
         mapping.pop(key)
         ended = _to_datetime(t0_ms + (event.ended_at or event.started_at) * 1000, offset)
-        if incident.ended_at is None:
-            incident.ended_at = max(ended, incident.started_at)
-            fields.append("ended_at")
-    incident.save(update_fields=fields)
+        incidents.incident_close(incident=incident, ended_at=ended)
     return incident
+
+
+def _incidents_tracked(state: dict[str, Any]) -> list[int]:
+    """The incidents the stream follows: the open ones."""
+    return [pk for name in ("incidents", "browser") for pk in state.get(name, {}).values()]
+
+
+def _evidence_incident_id(state: dict[str, Any], captured_at: datetime) -> int | None:
+    """The incident a frame is evidence of: the earliest started of those the stream
+    follows whose span holds its capture time (monitoring/incidents.py)."""
+    pks = _incidents_tracked(state)
+    if not pks:
+        return None
+    candidates = Incident.objects.filter(pk__in=pks).only(
+        "pk", "session_id", "started_at", "ended_at"
+    )
+    chosen = incidents.incident_for_evidence(incidents=candidates, captured_at=captured_at)
+    return chosen.pk if chosen is not None else None
 
 
 @dataclass(frozen=True)
@@ -587,15 +599,15 @@ def frame_process(
     work = _frame_work(live=live, **work_args)
     with transaction.atomic():
         live = LiveState.objects.select_for_update().get(pk=live.pk)
+        state = live.rules_state
+        captured_at = _to_datetime(captured_ms, state.get("clock_offset_ms", 0.0))
         if not _claim(session_id=session_id, stream=Receipt.Stream.FRAME, seq=seq):
             return FrameOutcome(processed=False)
         if live.frames_processed != work.based_on:
             work = _frame_work(live=live, **work_args)
         frame, observed = work.frame, work.observation
-        state = live.rules_state
         t0_ms = state.setdefault("t0_ms", captured_ms)
         _anonymizer_snapshot_save(session_id, state, frame.snapshot)
-        captured_at = _to_datetime(captured_ms, state.get("clock_offset_ms", 0.0))
         events = analysis.rules_observe_frame(state, rules, observed)
         # Numbers only (face count, head pose, gaze) for the reviewers' timeline plots.
         observation_record(
@@ -606,26 +618,21 @@ def frame_process(
             gaze_x=observed.gaze.x if observed.gaze else None,
             gaze_y=observed.gaze.y if observed.gaze else None,
         )
-        for event in events:
-            incident = _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)
-            if incident is not None and event.action == "open":
-                first = min(event.evidence_frame_ids, default=seq)
-                Evidence.objects.filter(
-                    session=session, seq__gte=first, seq__lt=seq, incident__isnull=True,
-                ).update(incident=incident)
-                SpooledEvidence.objects.filter(
-                    session=session, seq__gte=first, seq__lt=seq, incident_id__isnull=True,
-                ).update(incident_id=incident.pk)
-        open_ids = list(state.get("incidents", {}).values())
+        # Opening an incident links the earlier frames of its span (monitoring/incidents.py).
+        applied = [
+            event for event in events
+            if _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)
+            is not None
+        ]
         # To the object store, or to the encrypted spool while it is unreachable: then the
         # Evidence row appears only once the sync task has stored it (storage_services.py).
         evidence_store(
             session=session, seq=seq, captured_at=captured_at, content=work.thumbnail,
             content_type="image/jpeg", width=frame.width, height=frame.height,
-            incident_id=min(open_ids, default=None),
+            incident_id=_evidence_incident_id(state, captured_at),
         )
         face_count = len(frame.in_view_faces)
-        is_changed = bool(events) or face_count != live.face_count
+        is_changed = bool(applied) or face_count != live.face_count
         if seq > live.last_frame_seq:
             live.last_frame_seq = seq
             live.last_frame_captured_at = captured_at
@@ -641,7 +648,7 @@ def frame_process(
         )
     return FrameOutcome(
         processed=True, face_count=len(frame.in_view_faces),
-        incident_events=tuple(f"{e.action}:{e.kind}" for e in events),
+        incident_events=tuple(f"{e.action}:{e.kind}" for e in applied),
     )
 
 
@@ -667,11 +674,10 @@ def event_process(
         )
         live, _ = LiveState.objects.get_or_create(session=session)
         live = LiveState.objects.select_for_update().get(pk=live.pk)
+        state = live.rules_state
+        at = _to_datetime(captured_ms, state.get("clock_offset_ms", 0.0))
         if not _claim(session_id=session_id, stream=Receipt.Stream.EVENT, seq=seq):
             return False
-        state = live.rules_state
-        offset = state.get("clock_offset_ms", 0.0)
-        at = _to_datetime(captured_ms, offset)
         enabled = _enabled_checks(session.exam, session.student_id)
         if kind == VOICE_EVENT:
             t0_ms = state.setdefault("t0_ms", captured_ms)
@@ -684,28 +690,27 @@ def event_process(
         elif Check.BROWSER in enabled and kind in BROWSER_EVENTS:
             incident_kind, action = BROWSER_EVENTS[kind]
             browser: dict[str, int] = state.setdefault("browser", {})
+            payload = json.dumps({"source": "browser", "event": kind}).encode()
             if action == "point":
-                incident = Incident.objects.create(
-                    session=session, kind=incident_kind, started_at=at, ended_at=at, score=1.0,
-                    payload=json.dumps({"source": "browser", "event": kind}).encode(),
+                incidents.incident_open(
+                    session=session, kind=incident_kind, started_at=at, ended_at=at,
+                    severity=Incident.Severity.LOW, score=1.0, payload=payload,
                 )
-                integrity_log_incident(incident=incident)
             elif action == "open" and incident_kind not in browser:
-                incident = Incident.objects.create(
+                incident = incidents.incident_open(
                     session=session, kind=incident_kind, started_at=at, score=1.0,
                     severity=(
                         Incident.Severity.MEDIUM
                         if incident_kind == Incident.Kind.CAMERA_ENDED
                         else Incident.Severity.LOW
                     ),
-                    payload=json.dumps({"source": "browser", "event": kind}).encode(),
+                    payload=payload,
                 )
-                integrity_log_incident(incident=incident)
                 browser[incident_kind] = incident.pk
             elif action == "close" and incident_kind in browser:
-                Incident.objects.filter(
-                    pk=browser.pop(incident_kind), ended_at__isnull=True, started_at__lte=at
-                ).update(ended_at=at)
+                closing = Incident.objects.filter(pk=browser.pop(incident_kind)).first()
+                if closing is not None:  # at >= its start: incident_close keeps it so
+                    incidents.incident_close(incident=closing, ended_at=at)
         live.updated_at = timezone.now()
         live.save()
         transaction.on_commit(lambda: _after_processed(session, "event", seq))
@@ -754,11 +759,10 @@ def live_state_finish(*, session_id: UUID | str) -> int:
                 session=session, live=live, event=event,
                 t0_ms=live.rules_state.get("t0_ms", 0.0),
             )
-        for kind, pk in live.rules_state.pop("browser", {}).items():
-            del kind
-            Incident.objects.filter(pk=pk, ended_at__isnull=True).update(
-                ended_at=max(timezone.now(), Incident.objects.get(pk=pk).started_at)
-            )
+        for pk in live.rules_state.pop("browser", {}).values():
+            closing = Incident.objects.filter(pk=pk, ended_at__isnull=True).first()
+            if closing is not None:
+                incidents.incident_close(incident=closing, ended_at=timezone.now())
         live.is_connected = False
         live.save()
     return len(events)
