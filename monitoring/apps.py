@@ -8,6 +8,10 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_out
 
-        from monitoring.signals import close_sockets_on_logout
+        from exams.signals import session_ended
+        from monitoring.signals import close_record_on_session_end, close_sockets_on_logout
 
         user_logged_out.connect(close_sockets_on_logout, dispatch_uid="monitoring.logout")
+        session_ended.connect(
+            close_record_on_session_end, dispatch_uid="monitoring.close_record_on_session_end"
+        )

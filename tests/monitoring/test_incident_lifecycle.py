@@ -1,5 +1,5 @@
-"""The incident lifecycle: evidence that lies inside its incident's span, and every change
-in the integrity log."""
+"""The incident lifecycle: frames in flight at a session's end, nothing after it, evidence
+that lies inside its incident's span, and every change in the integrity log."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from exams import services as exam_services
 from monitoring import incidents as lifecycle
-from monitoring import tasks
+from monitoring import services, tasks
 from monitoring.incidents import EVIDENCE_SPAN_MARGIN
+from monitoring.models import LiveState, Receipt
 from reviews.integrity_models import IntegrityLeaf
-from reviews.models import Evidence, Incident
+from reviews.models import Evidence, FrameObservation, Incident
 from reviews.storage_models import SpooledEvidence
 from reviews.storage_services import evidence_spool_sync, evidence_store
 from tests import factories as f
@@ -66,6 +67,112 @@ def _log_entries(incident):
 
 def _linked_seqs(incident):
     return sorted(Evidence.objects.filter(incident=incident).values_list("seq", flat=True))
+
+
+# --- The session's end -------------------------------------------------------------------
+
+def test_a_frame_in_flight_at_submit_extends_the_closed_incident(running, student):
+    # Face at 0-2 s, nobody from 3 s: no_face opens at 8 s (its 5 s minimum).
+    _stream(running, [(t, t < 3) for t in range(10)])
+    (incident,) = Incident.objects.filter(session=running)
+    exam_services.session_submit(session=running, actor=student)
+    incident.refresh_from_db()
+    assert incident.ended_at == _at(running, 9)  # the last frame analysed by then
+    logged = _log_entries(incident)
+    # Frames 11 and 12 were captured before the submit and analysed after it.
+    _stream(running, [(10, False), (11, False)], first_seq=11)
+    incident.refresh_from_db()
+    assert incident.ended_at == _at(running, 11)
+    assert Incident.objects.filter(session=running).count() == 1
+    assert {11, 12} <= set(_linked_seqs(incident))
+    assert _log_entries(incident) == logged + 2  # each later end is logged
+
+
+def test_a_frame_in_flight_at_submit_opens_no_incident(running, student):
+    # Nobody from 5 s: no_face would open at 10 s, but the session ends after 8 s.
+    _stream(running, [(t, t < 5) for t in range(9)])
+    exam_services.session_submit(session=running, actor=student)
+    outcome = _process(running, 10, h.empty_jpeg(seed=10), 9)
+    assert outcome["processed"] and outcome["incidents"] == []
+    outcome = _process(running, 11, h.empty_jpeg(seed=11), 10)
+    assert outcome["processed"] and outcome["incidents"] == []
+    assert not Incident.objects.filter(session=running).exists()
+    # Analysed and kept as evidence all the same: it was captured before the end.
+    assert Evidence.objects.filter(session=running, seq=11).exists()
+
+
+def test_the_rules_closing_an_incident_in_flight_end_it_at_its_last_sighting(
+    running, student
+):
+    _stream(running, [(t, t < 3) for t in range(10)])
+    exam_services.session_submit(session=running, actor=student)
+    # The face is back on the frames in flight: the rules close the incident after their
+    # 2 s gap, at the last frame without a face.
+    _stream(running, [(10, True), (11, True), (12, True)], first_seq=11)
+    incident = Incident.objects.get(session=running)
+    assert incident.ended_at == _at(running, 9)
+    assert LiveState.objects.get(session=running).rules_state["ended_incidents"] == {}
+    assert 11 not in _linked_seqs(incident)
+
+
+def test_a_frame_captured_after_the_end_stores_nothing(running, student):
+    _stream(running, [(t, t < 3) for t in range(10)])
+    ended = exam_services.session_submit(session=running, actor=student)
+    incident = Incident.objects.get(session=running)
+    before = (incident.ended_at, _log_entries(incident))
+    late_s = (ended.ended_at - _at(running, 0)).total_seconds() + 1
+    assert _process(running, 11, h.empty_jpeg(seed=11), late_s) == {
+        "processed": False, "faces": 0, "incidents": [],
+    }
+    assert not Evidence.objects.filter(session=running, seq=11).exists()
+    assert not FrameObservation.objects.filter(session=running, seq=11).exists()
+    incident.refresh_from_db()
+    assert (incident.ended_at, _log_entries(incident)) == before
+    receipt = Receipt.objects.get(session=running, stream="frame", seq=11)
+    assert receipt.failed_at is not None and "after the session ended" in receipt.failure
+    # Done, so the page may drop it; not done twice.
+    assert _process(running, 11, h.empty_jpeg(seed=11), late_s) == {"processed": False}
+
+
+def test_a_browser_event_after_the_end_stores_nothing_and_one_in_flight_closes(
+    running, student
+):
+    def event(seq, kind, at):
+        services.receipt_claim_new(
+            session_id=running.pk, stream="event", seq=seq, captured_at=None,
+            reenqueue_after_s=60,
+        )
+        return services.event_process(
+            session_id=running.pk, seq=seq, kind=kind, captured_ms=at.timestamp() * 1000
+        )
+
+    assert event(1, "tab_hidden", _at(running, 0))
+    ended = exam_services.session_submit(session=running, actor=student)
+    hidden = Incident.objects.get(session=running)
+    assert hidden.ended_at == ended.ended_at  # no frame analysed: the session's end
+    assert not event(2, "paste", ended.ended_at + SECOND)
+    assert event(3, "paste", ended.ended_at - SECOND) is True  # in flight: opens nothing
+    assert event(4, "tab_visible", _at(running, 4))  # in flight: ends it at its time
+    assert list(Incident.objects.filter(session=running)) == [hidden]
+    hidden.refresh_from_db()
+    assert hidden.ended_at == _at(running, 4)
+    assert "after the session ended" in Receipt.objects.get(stream="event", seq=2).failure
+
+
+def test_the_socket_close_out_after_the_end_changes_nothing(running, student):
+    _stream(running, [(t, t < 3) for t in range(10)])
+    exam_services.session_submit(session=running, actor=student)
+    incident = Incident.objects.get(session=running)
+    logged = _log_entries(incident)
+    assert tasks.finish_session.apply(kwargs={"session_id": str(running.pk)}).get() == 0
+    incident.refresh_from_db()
+    assert incident.ended_at == _at(running, 9) and _log_entries(incident) == logged
+
+
+def test_the_socket_close_out_of_a_running_session_closes_nothing(running):
+    _stream(running, [(t, t < 3) for t in range(10)])
+    assert services.live_state_finish(session_id=running.pk) == 0
+    assert Incident.objects.get(session=running).ended_at is None
 
 
 # --- Evidence inside its incident's span --------------------------------------------------
