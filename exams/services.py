@@ -22,6 +22,7 @@ from audit.services import audit_record
 from exams import selectors
 from exams.errors import ExamError, ExamNotOpen, IllegalTransition, NotEnrolled
 from exams.models import Enrollment, Exam, ExamSession
+from exams.signals import session_ended
 
 State = ExamSession.State
 
@@ -40,6 +41,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
         State.EXPIRED,
     ),
 }
+ENDED_STATES = frozenset({State.SUBMITTED, State.TERMINATED, State.EXPIRED})
 
 _VERBS = {
     "consent": "give consent for",
@@ -85,6 +87,12 @@ def _transition(
             f"{', '.join(sorted(State(s).label.lower() for s in allowed_from))}."
         )
     session.refresh_from_db()
+    if target in ENDED_STATES:
+        # Before the audit entry: its integrity-log append would hold the log's lock while
+        # the receivers wait for the stream's locks (exams/signals.py).
+        session_ended.send(
+            sender=ExamSession, session=session, ended_at=session.ended_at or timezone.now()
+        )
     audit_record(actor=actor, action=f"session.{name}", session=session, reason=reason)
     return session
 

@@ -202,7 +202,7 @@ def integrity_commitment(raw: bytes | str) -> str:
     ).hexdigest()
 
 
-def integrity_log_incident(*, incident: Any) -> IntegrityLeaf:
+def integrity_log_incident(*, incident: Any, change: str = "created") -> IntegrityLeaf:
     """Log a newly created Incident. Call it in the transaction that created it.
 
     For code that creates incidents itself (e.g. the stream's frame tasks) rather than

@@ -35,7 +35,7 @@ __all__ = [
     "AnonymizationPolicy", "AnonymizedFrame", "IncidentEvent", "RulePolicy", "CHECKS",
     "AnonymizerSnapshot", "anonymize", "anonymize_stream_frame", "check_frame_header",
     "decode_frame", "encode_jpeg", "frame_observe",
-    "person_count", "rules_finish", "rules_observe_frame", "rules_observe_voice",
+    "person_count", "rules_observe_frame", "rules_observe_voice",
 ]
 
 BgrImage = npt.NDArray[np.uint8]
@@ -186,10 +186,3 @@ def rules_observe_voice(
     state["engine"] = engine.snapshot()
     return events
 
-
-def rules_finish(state: dict[str, Any], policy: RulePolicy) -> list[IncidentEvent]:
-    """Close every open incident (the session ended)."""
-    engine = rule_engine(policy, state)
-    events = engine.finish()
-    state["engine"] = engine.snapshot()
-    return events

@@ -9,10 +9,14 @@ class MonitoringConfig(AppConfig):
         # Signal receivers connect once the registry is ready (Django's documented place).
         from django.contrib.auth.signals import user_logged_out
 
+        from exams.signals import session_ended
         from monitoring import (
             evidence,  # noqa: F401  (shredding reaches the evidence spool)
             receivers,  # noqa: F401  (shredding reaches frame observations)
         )
-        from monitoring.signals import close_sockets_on_logout
+        from monitoring.signals import close_record_on_session_end, close_sockets_on_logout
 
         user_logged_out.connect(close_sockets_on_logout, dispatch_uid="monitoring.logout")
+        session_ended.connect(
+            close_record_on_session_end, dispatch_uid="monitoring.close_record_on_session_end"
+        )

@@ -33,6 +33,7 @@ from django.dispatch import receiver
 from exams.models import ExamSession
 from integrity.services import Kind, integrity_append
 from monitoring.errors import SpoolCorrupted
+from monitoring.incidents import incident_span_contains
 from monitoring.models import Evidence, Incident, SpooledEvidence
 from monitoring.spool import spool_read, spool_remove, spool_write
 from privacy.errors import SessionShredded
@@ -94,8 +95,14 @@ def _evidence_create(
     *, session_id, seq: int, captured_at: datetime, name: str, content_type: str,
     width: int, height: int, sha256: str, incident_id: int | None,
 ) -> Evidence:
-    if incident_id is not None and not Incident.objects.filter(pk=incident_id).exists():
-        incident_id = None  # deleted while the frame waited: keep the frame, drop the link
+    if incident_id is not None:
+        incident = Incident.objects.filter(pk=incident_id).only("started_at", "ended_at").first()
+        # Deleted while the frame waited, or closed before the frame's capture time (a
+        # frame spooled while the incident was open): keep the frame, drop the link.
+        if incident is None or not incident_span_contains(
+            incident=incident, captured_at=captured_at
+        ):
+            incident_id = None
     evidence, created = Evidence.objects.get_or_create(
         session_id=session_id,
         seq=seq,

@@ -28,11 +28,10 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from exams.models import Check, Enrollment, Exam, ExamSession
-from integrity.services import integrity_log_incident
-from monitoring import analysis, push
+from monitoring import analysis, incidents, push
 from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvalid
 from monitoring.evidence import evidence_store
-from monitoring.models import Evidence, Incident, LiveState, Receipt, SpooledEvidence, StreamTicket
+from monitoring.models import Incident, LiveState, Receipt, StreamTicket
 from monitoring.observations import observation_record
 from privacy.crypto import record_aad, seal, unseal
 from privacy.errors import PrivacyError
@@ -455,11 +454,18 @@ class FrameOutcome:
 
 def _apply_incident_event(
     *, session: ExamSession, live: LiveState, event: analysis.IncidentEvent, t0_ms: float,
+    ended_at: datetime | None,
 ) -> Incident | None:
-    """Persist one rules event: open creates the incident, extend updates its severity and
-    score, close ends it. Runs under the LiveState lock, in the frame's transaction."""
+    """Persist one rules event (monitoring/incidents.py): open creates the incident, extend
+    updates its severity, score and evidence list, close ends it. Runs under the LiveState
+    lock, in the frame's transaction. Once the session has ended (``ended_at``), nothing
+    opens: the events of frames still in flight may only change or close the incidents the
+    end closed (``live_state_session_ended``), and not past the end. Returns the incident
+    the event changed, if any."""
     state = live.rules_state
-    mapping: dict[str, int] = state.setdefault("incidents", {})
+    mapping: dict[str, int] = state.setdefault(
+        "incidents" if ended_at is None else "ended_incidents", {}
+    )
     offset = state.get("clock_offset_ms", 0.0)
     key = str(event.incident_id)
     payload = json.dumps(
@@ -467,30 +473,95 @@ def _apply_incident_event(
     ).encode()
     score = min(max(event.score, 0.0), 1.0)
     if event.action == "open":
-        incident = Incident.objects.create(
+        if ended_at is not None:
+            return None
+        incident = incidents.incident_open(
             session=session, kind=event.kind, severity=event.severity,
             started_at=_to_datetime(t0_ms + event.started_at * 1000, offset),
             score=score, payload=payload,
         )
-        integrity_log_incident(incident=incident)
         mapping[key] = incident.pk
         return incident
     pk = mapping.get(key)
     if pk is None:
         return None
-    # The payload is encrypted (privacy/): it is assigned and saved, never set with
-    # QuerySet.update(). The LiveState row lock already serialises writers.
     incident = Incident.objects.get(pk=pk)
-    incident.severity, incident.score, incident.payload = event.severity, score, payload
-    fields = ["severity", "score", "payload"]
+    incidents.incident_update(
+        incident=incident, severity=event.severity, score=score, payload=payload
+    )
     if event.action == "close":
         mapping.pop(key)
         ended = _to_datetime(t0_ms + (event.ended_at or event.started_at) * 1000, offset)
-        if incident.ended_at is None:
-            incident.ended_at = max(ended, incident.started_at)
-            fields.append("ended_at")
-    incident.save(update_fields=fields)
+        incidents.incident_close(
+            incident=incident, ended_at=ended if ended_at is None else min(ended, ended_at)
+        )
     return incident
+
+
+def _session_ended_at(session: ExamSession, state: dict[str, Any]) -> datetime | None:
+    """When the session ended, as its close-out wrote it under the LiveState lock now held
+    (the session row was read before the lock, possibly before the end), else as the row
+    says (a session that ended before its close-out recorded the time)."""
+    marked = state.get("session_ended_at")
+    return datetime.fromisoformat(marked) if marked else session.ended_at
+
+
+def _incidents_tracked(state: dict[str, Any]) -> list[int]:
+    """The incidents the stream still follows: open ones, and those closed by the session's
+    end that frames in flight may still extend."""
+    return [
+        pk
+        for name in ("incidents", "browser", "ended_incidents", "ended_browser")
+        for pk in state.get(name, {}).values()
+    ]
+
+
+def _incidents_extend_to(state: dict[str, Any], captured_at: datetime) -> None:
+    """A frame still in flight at the session's end was analysed: the incidents the end
+    closed, and the rules have not closed since, last at least until it was captured (as
+    they would had it been analysed before the end)."""
+    pks = [
+        pk
+        for name in ("ended_incidents", "ended_browser")
+        for pk in state.get(name, {}).values()
+    ]
+    if not pks:
+        return
+    for incident in Incident.objects.filter(pk__in=pks, ended_at__lt=captured_at):
+        incidents.incident_close(incident=incident, ended_at=captured_at)
+
+
+def _evidence_incident_id(state: dict[str, Any], captured_at: datetime) -> int | None:
+    """The incident a frame is evidence of: the earliest started of those the stream
+    follows whose span holds its capture time (monitoring/incidents.py)."""
+    pks = _incidents_tracked(state)
+    if not pks:
+        return None
+    candidates = Incident.objects.filter(pk__in=pks).only(
+        "pk", "session_id", "started_at", "ended_at"
+    )
+    chosen = incidents.incident_for_evidence(incidents=candidates, captured_at=captured_at)
+    return chosen.pk if chosen is not None else None
+
+
+def _refuse_after_end(
+    *, session_id: UUID | str, stream: str, seq: int, captured_at: datetime,
+    ended_at: datetime,
+) -> bool:
+    """Mark a message captured after the session ended as done, with nothing of it stored
+    (the record closed with the session). False if it was done already."""
+    return bool(
+        Receipt.objects.filter(
+            session_id=session_id, stream=stream, seq=seq, processed_at__isnull=True,
+            failed_at__isnull=True,
+        ).update(
+            failed_at=timezone.now(),
+            failure=(
+                f"Captured at {captured_at.isoformat()}, after the session ended at "
+                f"{ended_at.isoformat()}; not stored."
+            ),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -586,15 +657,25 @@ def frame_process(
     work = _frame_work(live=live, **work_args)
     with transaction.atomic():
         live = LiveState.objects.select_for_update().get(pk=live.pk)
+        state = live.rules_state
+        captured_at = _to_datetime(captured_ms, state.get("clock_offset_ms", 0.0))
+        ended_at = _session_ended_at(session, state)
+        if ended_at is not None and captured_at > ended_at:
+            if _refuse_after_end(
+                session_id=session_id, stream=Receipt.Stream.FRAME, seq=seq,
+                captured_at=captured_at, ended_at=ended_at,
+            ):
+                transaction.on_commit(
+                    lambda: _after_processed(session, "frame", seq, push_live=False)
+                )
+            return FrameOutcome(processed=False)
         if not _claim(session_id=session_id, stream=Receipt.Stream.FRAME, seq=seq):
             return FrameOutcome(processed=False)
         if live.frames_processed != work.based_on:
             work = _frame_work(live=live, **work_args)
         frame, observed = work.frame, work.observation
-        state = live.rules_state
         t0_ms = state.setdefault("t0_ms", captured_ms)
         _anonymizer_snapshot_save(session_id, state, frame.snapshot)
-        captured_at = _to_datetime(captured_ms, state.get("clock_offset_ms", 0.0))
         events = analysis.rules_observe_frame(state, rules, observed)
         # Numbers only (face count, head pose, gaze) for the reviewers' timeline plots.
         observation_record(
@@ -605,26 +686,24 @@ def frame_process(
             gaze_x=observed.gaze.x if observed.gaze else None,
             gaze_y=observed.gaze.y if observed.gaze else None,
         )
-        for event in events:
-            incident = _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)
-            if incident is not None and event.action == "open":
-                first = min(event.evidence_frame_ids, default=seq)
-                Evidence.objects.filter(
-                    session=session, seq__gte=first, seq__lt=seq, incident__isnull=True,
-                ).update(incident=incident)
-                SpooledEvidence.objects.filter(
-                    session=session, seq__gte=first, seq__lt=seq, incident_id__isnull=True,
-                ).update(incident_id=incident.pk)
-        open_ids = list(state.get("incidents", {}).values())
+        # Opening an incident links the earlier frames of its span (monitoring/incidents.py).
+        applied = [
+            event for event in events
+            if _apply_incident_event(
+                session=session, live=live, event=event, t0_ms=t0_ms, ended_at=ended_at
+            ) is not None
+        ]
+        if ended_at is not None:
+            _incidents_extend_to(state, captured_at)
         # To the object store, or to the encrypted spool while it is unreachable: then the
         # Evidence row appears only once the sync task has stored it (storage_services.py).
         evidence_store(
             session=session, seq=seq, captured_at=captured_at, content=work.thumbnail,
             content_type="image/jpeg", width=frame.width, height=frame.height,
-            incident_id=min(open_ids, default=None),
+            incident_id=_evidence_incident_id(state, captured_at),
         )
         face_count = len(frame.in_view_faces)
-        is_changed = bool(events) or face_count != live.face_count
+        is_changed = bool(applied) or face_count != live.face_count
         if seq > live.last_frame_seq:
             live.last_frame_seq = seq
             live.last_frame_captured_at = captured_at
@@ -640,7 +719,7 @@ def frame_process(
         )
     return FrameOutcome(
         processed=True, face_count=len(frame.in_view_faces),
-        incident_events=tuple(f"{e.action}:{e.kind}" for e in events),
+        incident_events=tuple(f"{e.action}:{e.kind}" for e in applied),
     )
 
 
@@ -666,11 +745,20 @@ def event_process(
         )
         live, _ = LiveState.objects.get_or_create(session=session)
         live = LiveState.objects.select_for_update().get(pk=live.pk)
+        state = live.rules_state
+        at = _to_datetime(captured_ms, state.get("clock_offset_ms", 0.0))
+        ended_at = _session_ended_at(session, state)
+        if ended_at is not None and at > ended_at:
+            if _refuse_after_end(
+                session_id=session_id, stream=Receipt.Stream.EVENT, seq=seq, captured_at=at,
+                ended_at=ended_at,
+            ):
+                transaction.on_commit(
+                    lambda: _after_processed(session, "event", seq, push_live=False)
+                )
+            return False
         if not _claim(session_id=session_id, stream=Receipt.Stream.EVENT, seq=seq):
             return False
-        state = live.rules_state
-        offset = state.get("clock_offset_ms", 0.0)
-        at = _to_datetime(captured_ms, offset)
         enabled = _enabled_checks(session.exam, session.student_id)
         if kind == VOICE_EVENT:
             t0_ms = state.setdefault("t0_ms", captured_ms)
@@ -679,32 +767,37 @@ def event_process(
                 state, policy, t_s=(captured_ms - t0_ms) / 1000, seq=seq,
                 is_speech=bool((detail or {}).get("active")),
             ):
-                _apply_incident_event(session=session, live=live, event=event, t0_ms=t0_ms)
+                _apply_incident_event(
+                    session=session, live=live, event=event, t0_ms=t0_ms, ended_at=ended_at
+                )
         elif Check.BROWSER in enabled and kind in BROWSER_EVENTS:
             incident_kind, action = BROWSER_EVENTS[kind]
-            browser: dict[str, int] = state.setdefault("browser", {})
-            if action == "point":
-                incident = Incident.objects.create(
-                    session=session, kind=incident_kind, started_at=at, ended_at=at, score=1.0,
-                    payload=json.dumps({"source": "browser", "event": kind}).encode(),
+            # Once the session has ended nothing opens; an event still in flight may only
+            # close what the end closed (live_state_session_ended), as of its time.
+            browser: dict[str, int] = state.setdefault(
+                "browser" if ended_at is None else "ended_browser", {}
+            )
+            payload = json.dumps({"source": "browser", "event": kind}).encode()
+            if action == "point" and ended_at is None:
+                incidents.incident_open(
+                    session=session, kind=incident_kind, started_at=at, ended_at=at,
+                    severity=Incident.Severity.LOW, score=1.0, payload=payload,
                 )
-                integrity_log_incident(incident=incident)
-            elif action == "open" and incident_kind not in browser:
-                incident = Incident.objects.create(
+            elif action == "open" and ended_at is None and incident_kind not in browser:
+                incident = incidents.incident_open(
                     session=session, kind=incident_kind, started_at=at, score=1.0,
                     severity=(
                         Incident.Severity.MEDIUM
                         if incident_kind == Incident.Kind.CAMERA_ENDED
                         else Incident.Severity.LOW
                     ),
-                    payload=json.dumps({"source": "browser", "event": kind}).encode(),
+                    payload=payload,
                 )
-                integrity_log_incident(incident=incident)
                 browser[incident_kind] = incident.pk
             elif action == "close" and incident_kind in browser:
-                Incident.objects.filter(
-                    pk=browser.pop(incident_kind), ended_at__isnull=True, started_at__lte=at
-                ).update(ended_at=at)
+                closing = Incident.objects.filter(pk=browser.pop(incident_kind)).first()
+                if closing is not None:  # at >= its start: incident_close keeps it so
+                    incidents.incident_close(incident=closing, ended_at=at)
         live.updated_at = timezone.now()
         live.save()
         transaction.on_commit(lambda: _after_processed(session, "event", seq))
@@ -739,28 +832,51 @@ def live_state_connection(
         transaction.on_commit(lambda: live_push(session=session))
 
 
-def live_state_finish(*, session_id: UUID | str) -> int:
-    """Close the rules' open incidents of a session that ended. Returns how many closed."""
+def live_state_session_ended(*, session: ExamSession, ended_at: datetime) -> int:
+    """Close the record of a session that ended at ``ended_at``; returns how many incidents
+    it closed.
+
+    Every open incident ends at the capture time of the session's last analysed frame (at
+    ``ended_at`` when none was, never after it, never before the incident started). The
+    rules' open incidents move from ``rules_state["incidents"]`` (and ``["browser"]``) to
+    ``["ended_incidents"]`` (``["ended_browser"]``) and the end time is kept there, so
+    frames still in flight, received before the end and analysed after it, may extend or
+    close those incidents but open none, and anything captured after the end is not
+    stored (frame_process, event_process). Runs in the caller's transaction: the state
+    change's, through ``exams.signals.session_ended`` (monitoring/signals.py). Idempotent.
+    """
     with transaction.atomic():
-        live = LiveState.objects.select_for_update().filter(session_id=session_id).first()
-        if live is None:
-            return 0
-        session = ExamSession.objects.select_related("exam__course").get(pk=session_id)
-        enabled = _enabled_checks(session.exam, session.student_id)
-        events = analysis.rules_finish(live.rules_state, rule_policy(session.exam, enabled))
-        for event in events:
-            _apply_incident_event(
-                session=session, live=live, event=event,
-                t0_ms=live.rules_state.get("t0_ms", 0.0),
-            )
-        for kind, pk in live.rules_state.pop("browser", {}).items():
-            del kind
-            Incident.objects.filter(pk=pk, ended_at__isnull=True).update(
-                ended_at=max(timezone.now(), Incident.objects.get(pk=pk).started_at)
-            )
-        live.is_connected = False
-        live.save()
-    return len(events)
+        live = LiveState.objects.select_for_update().filter(session=session).first()
+        if live is None and session.started_at is not None:
+            # Started but nothing arrived yet: a frame in flight must still find the end.
+            LiveState.objects.get_or_create(session=session)
+            live = LiveState.objects.select_for_update().get(session=session)
+        last_frame_at = live.last_frame_captured_at if live is not None else None
+        close_at = min(last_frame_at, ended_at) if last_frame_at else ended_at
+        if live is not None:
+            state = live.rules_state
+            state["session_ended_at"] = ended_at.isoformat()
+            state.setdefault("ended_incidents", {}).update(state.pop("incidents", {}))
+            state.setdefault("ended_browser", {}).update(state.pop("browser", {}))
+            live.updated_at = timezone.now()
+            live.save()
+        return incidents.incidents_close_for_session(session=session, ended_at=close_at)
+
+
+def live_state_finish(*, session_id: UUID | str) -> int:
+    """The stream's close-out once its socket has seen the session end (the
+    ``monitoring.finish_session`` task): the end's own transaction closed the record
+    already, so this closes something only for a session that ended without it. Marks the
+    page disconnected. Returns how many incidents it closed; 0 for a running session."""
+    session = ExamSession.objects.select_related("exam__course").get(pk=session_id)
+    if not session.is_finished:
+        return 0
+    with transaction.atomic():
+        closed = live_state_session_ended(
+            session=session, ended_at=session.ended_at or timezone.now()
+        )
+        LiveState.objects.filter(session=session).update(is_connected=False)
+    return closed
 
 
 def _after_processed(

@@ -22,6 +22,7 @@ from integrity.services import (
     integrity_log_decision,
     integrity_log_incident,
 )
+from monitoring.incidents import incident_open
 from monitoring.models import Incident
 from reviews.errors import (
     AppealNotAllowed,
@@ -44,24 +45,16 @@ def incident_create(
     score: float = 0.0,
     payload: bytes = b"",
 ) -> Incident:
-    """Record an incident a check flagged, and log it.
+    """Record an incident a check flagged, and log it (monitoring.incidents.incident_open).
 
-    ``payload`` holds the details for reviewers (ciphertext once issue 7's encryption is
-    on); the log keeps only its SHA-256. Raises django.db.IntegrityError when the
-    incident breaks a constraint (ends before it starts, score outside 0..1).
+    ``payload`` holds the details for reviewers (encrypted at rest); the log keeps only a
+    keyed digest of it. Raises django.db.IntegrityError when the incident breaks a
+    constraint (ends before it starts, score outside 0..1).
     """
-    with transaction.atomic():
-        incident = Incident.objects.create(
-            session=session,
-            kind=kind,
-            severity=severity,
-            started_at=started_at,
-            ended_at=ended_at,
-            score=score,
-            payload=payload,
-        )
-        integrity_log_incident(incident=incident)
-    return incident
+    return incident_open(
+        session=session, kind=kind, started_at=started_at, severity=severity,
+        ended_at=ended_at, score=score, payload=payload,
+    )
 
 
 _DECIDED_STATUS = {
@@ -99,7 +92,9 @@ def review_decision_record(
                     f"Incident {incident.pk} is already {incident.get_status_display().lower()}"
                     "; reload the review to see the decision that was recorded."
                 )
-            incident.refresh_from_db(fields=["status"])
+            # The incident's whole state as it now stands, for its log entry.
+            incident.refresh_from_db()
+            integrity_log_incident(incident=incident, change="decided")
         record = ReviewDecision.objects.create(
             session=session, incident=incident, reviewer=reviewer, decision=decision, note=note
         )

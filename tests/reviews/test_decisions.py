@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from unittest import mock
 
 import pytest
@@ -68,6 +69,18 @@ def test_bulk_dismiss_skips_decided_incidents(reviewer, incident):
     other.refresh_from_db()
     assert other.status == Incident.Status.DISMISSED
     assert AuditEvent.objects.filter(action="review.incident_dismissed").count() == 1
+
+
+def test_bulk_dismiss_logs_each_incident_it_decides(reviewer, incident):
+    other = f.IncidentFactory(session=incident.session, started_at=incident.started_at)
+    services.incidents_bulk_dismiss(incidents=[incident, other], reviewer=reviewer, note="bulk")
+    logged = [
+        json.loads(body)["data"]["incident_id"]
+        for body in IntegrityLeaf.objects.filter(kind__startswith="incident.").values_list(
+            "body", flat=True
+        )
+    ]
+    assert sorted(logged) == sorted([incident.pk, other.pk])
 
 
 def test_reviewer_decides_through_the_page(client, reviewer, incident):

@@ -48,12 +48,15 @@ def test_audit_events_incidents_and_decisions_are_logged_in_order(session, revie
         incident=incident, note="Student left the room for two minutes.",
     )
     leaves = list(IntegrityLeaf.objects.filter(session_id=session.pk))
-    assert [leaf.kind for leaf in leaves] == [Kind.AUDIT, Kind.INCIDENT, Kind.REVIEW_DECISION]
-    assert [leaf.session_seq for leaf in leaves] == [0, 1, 2]
-    incident_entry = json.loads(leaves[1].body)["data"]
-    assert incident_entry["incident_id"] == incident.pk
-    assert incident_entry["score_milli"] == 250
-    assert len(incident_entry["payload_commitment"]) == 64
+    kinds = [leaf.kind for leaf in leaves]
+    # The incident is logged when created and again, in its new state, when decided.
+    assert kinds[0] == Kind.AUDIT and kinds[-1] == Kind.REVIEW_DECISION
+    assert [kind.split(".")[0] for kind in kinds[1:-1]] == ["incident", "incident"]
+    assert [leaf.session_seq for leaf in leaves] == [0, 1, 2, 3]
+    created, decided = (json.loads(leaf.body)["data"] for leaf in leaves[1:3])
+    assert created["incident_id"] == decided["incident_id"] == incident.pk
+    assert created["score_milli"] == 250
+    assert len(created["payload_commitment"]) == 64
 
 
 def test_free_text_never_reaches_the_log(session, reviewer):
