@@ -13,7 +13,10 @@ class ExamsConfig(AppConfig):
     verbose_name = "Courses and exams"
 
     def ready(self) -> None:
+        from exams import logged_records
         from proctor_site import checks  # noqa: F401  (registers the project's checks)
+
+        logged_records.register()  # sessions in the tamper-evident log
 
         # On the reviews app's signal, the last of ours: by then auth has created the
         # permission rows of both exams and reviews.

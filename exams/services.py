@@ -21,6 +21,7 @@ from django.utils import timezone
 from exams import selectors
 from exams.errors import ExamError, ExamNotOpen, IllegalTransition, NotEnrolled
 from exams.models import Enrollment, Exam, ExamSession
+from reviews.integrity_records import integrity_record_log
 from reviews.services import audit_record
 
 State = ExamSession.State
@@ -86,6 +87,7 @@ def _transition(
         )
     session.refresh_from_db()
     audit_record(actor=actor, action=f"session.{name}", session=session, reason=reason)
+    integrity_record_log(record_type="exam_session", record=session, change=name)
     return session
 
 
@@ -118,6 +120,7 @@ def session_open(
                     exam=exam, student=student, client_info=client_info or {}, created_at=now
                 )
                 audit_record(actor=student, action="session.open", session=session)
+                integrity_record_log(record_type="exam_session", record=session, change="created")
         except IntegrityError:
             # A concurrent request created it first: the unique constraint decided.
             return ExamSession.objects.get(exam=exam, student=student)

@@ -7,7 +7,10 @@ class ReviewsConfig(AppConfig):
 
     def ready(self) -> None:
         from reviews import (
+            logged_records,
             receivers,  # noqa: F401  (shredding reaches appeals, frames)
             storage_services,  # noqa: F401  (connects the spool's shredding)
         )
         from reviews.privacy import checks  # noqa: F401  (registers the key ring check)
+
+        logged_records.register()  # incidents, decisions, appeals, evidence in the log

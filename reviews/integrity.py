@@ -25,13 +25,16 @@ characters and floats are refused (IntegrityEntryRefused).
 Appends are serialised: each takes a transaction-scoped lock (a PostgreSQL advisory lock)
 held until the caller commits, because leaf positions must be dense and in commit order.
 Keep the transactions that append short.
+
+Rows of logged tables (incidents, decisions, appeals, sessions, evidence) are recorded
+by their whole state, so that verification can compare the tables with the log: see
+reviews/integrity_records.py (``integrity_record_log`` and the record type registry).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,8 +52,6 @@ from reviews import merkle
 from reviews.errors import IntegrityEntryRefused, IntegrityViolation, NoCheckpoint
 from reviews.integrity_keys import active_key, signing_keys
 from reviews.integrity_models import IntegrityCheckpoint, IntegrityLeaf
-from reviews.models import Evidence
-from reviews.privacy.errors import DecryptionFailed, SessionShredded
 
 # Any 64-bit constant unique to this lock; it spells "ITGR" in ASCII.
 _ADVISORY_LOCK_ID = 0x49544752
@@ -62,11 +63,13 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 class Kind:
     """The kinds recorded by this codebase; other apps may add their own dotted names."""
 
-    INCIDENT = "incident.created"
+    INCIDENT = "incident.created"  # and incident.updated, .closed, .decided
     REVIEW_DECISION = "review.decision"
+    APPEAL = "review.appeal"
     AUDIT = "audit"
     BREAK_GLASS_GRANT = "break_glass.grant"
     EVIDENCE_STORED = "evidence.stored"
+    # Exam sessions: exam_session.created, .consent, .start, ..., .shredded (exams/).
 
 
 # -- appending -------------------------------------------------------------------------
@@ -189,54 +192,69 @@ def integrity_append(
         )
 
 
-def integrity_commitment(raw: bytes | str) -> str:
+def integrity_commitment(raw: bytes | str, *, key_id: str | None = None) -> str:
     """A keyed digest (HMAC-SHA256, hex) to commit to a personal value without revealing it.
 
     Plain SHA-256 of a short value (an incident's details, a target name) can be found by
     trying guesses; a holder of an exported bundle lacks this key, so cannot. The server
-    can recompute it to check the stored value against the log.
+    can recompute it to check the stored value against the log. ``key_id`` selects the
+    key (active or retired) that sealed the entry being checked; by default the active one.
     """
     data = raw.encode() if isinstance(raw, str) else raw
+    if key_id is None:
+        key = active_key()
+    else:
+        key = signing_keys()[1].get(key_id)
+        if key is None:
+            raise IntegrityViolation(
+                f"Key {key_id} is not the active key nor listed in "
+                "PROCTOR_INTEGRITY_RETIRED_KEYS."
+            )
     return hmac.new(
-        active_key().mac_key, b"proctor-integrity-commitment\n" + data, hashlib.sha256
+        key.mac_key, b"proctor-integrity-commitment\n" + data, hashlib.sha256
     ).hexdigest()
 
 
-def integrity_log_incident(*, incident: Any) -> IntegrityLeaf:
-    """Log a newly created Incident. Call it in the transaction that created it.
+# The record types named below are registered by reviews/logged_records.py; these helpers
+# name them only, so the log imports no app's models.
+INCIDENT_CHANGES = frozenset({"created", "updated", "closed", "decided"})
 
-    For code that creates incidents itself (e.g. the stream's frame tasks) rather than
-    through reviews.services.incident_create. The payload is logged as a keyed digest only.
+
+def integrity_log_incident(*, incident: Any, change: str = "created") -> IntegrityLeaf:
+    """Log an Incident's whole current state. Call it in the transaction of each write.
+
+    ``change`` is "created", "updated" (severity, score, details), "closed" (ended_at
+    set) or "decided" (status). The payload is logged as a keyed digest of its ciphertext.
     """
-    return integrity_append(
-        kind=Kind.INCIDENT,
-        session=incident.session_id,
-        data={
-            "incident_id": incident.pk,
-            "incident_kind": incident.kind,
-            "severity": incident.severity,
-            "started_at": _timestamp(incident.started_at),
-            "ended_at": _timestamp(incident.ended_at) if incident.ended_at else None,
-            # Floats have no single canonical text; the log keeps thousandths.
-            "score_milli": round(incident.score * 1000),
-            "payload_commitment": integrity_commitment(bytes(incident.payload or b"")),
-        },
-    )
+    from reviews.integrity_records import integrity_record_log
+
+    if change not in INCIDENT_CHANGES:
+        raise IntegrityEntryRefused(
+            f"Incident change {change!r} is not one of {', '.join(sorted(INCIDENT_CHANGES))}."
+        )
+    return integrity_record_log(record_type="incident", record=incident, change=change)
 
 
 def integrity_log_decision(*, decision: Any) -> IntegrityLeaf:
-    """Log a newly created ReviewDecision (the note, free text, stays out of the log)."""
-    return integrity_append(
-        kind=Kind.REVIEW_DECISION,
-        session=decision.session_id,
-        data={
-            "decision_id": decision.pk,
-            "decision": decision.decision,
-            "incident_id": decision.incident_id,
-            "reviewer_id": decision.reviewer_id,
-            "has_note": bool(decision.note),
-        },
-    )
+    """Log a newly created ReviewDecision, a review's close included (the note, free text,
+    is logged as a keyed digest of its ciphertext)."""
+    from reviews.integrity_records import integrity_record_log
+
+    return integrity_record_log(record_type="review_decision", record=decision, change="created")
+
+
+def integrity_log_appeal(*, appeal: Any) -> IntegrityLeaf:
+    """Log a newly created Appeal (its text as a keyed digest of its ciphertext)."""
+    from reviews.integrity_records import integrity_record_log
+
+    return integrity_record_log(record_type="appeal", record=appeal, change="created")
+
+
+def integrity_log_evidence(*, evidence: Any) -> IntegrityLeaf:
+    """Log a newly stored Evidence frame with the SHA-256 of its content."""
+    from reviews.integrity_records import integrity_record_log
+
+    return integrity_record_log(record_type="evidence", record=evidence, change="stored")
 
 
 # -- checkpoints -----------------------------------------------------------------------
@@ -458,10 +476,16 @@ def integrity_consistency_proof_cached(*, old_size: int, new_size: int) -> list[
 
 @dataclass(frozen=True)
 class Problem:
+    """One finding: about the log (no index), a leaf (its index) or a table's row
+    (``record``, e.g. "incident 42"; those come after every leaf problem)."""
+
     index: int | None
     message: str
+    record: str | None = None
 
     def __str__(self) -> str:
+        if self.record is not None:
+            return f"{self.record}: {self.message}"
         where = f"leaf {self.index}" if self.index is not None else "log"
         return f"{where}: {self.message}"
 
@@ -474,10 +498,21 @@ class VerificationReport:
     root_hash: bytes = merkle.EMPTY_ROOT
     problems: list[Problem] = field(default_factory=list)
     uncovered_leaves: int = 0  # appended after the last checkpoint: not yet anchored
+    # Per record type (reviews/integrity_records.py): rows compared with the log. Empty
+    # when the leaf pass stopped at max_problems, since the rows were then not compared.
+    records: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_intact(self) -> bool:
         return not self.problems
+
+    @property
+    def records_checked(self) -> int:
+        return sum(stats.checked for stats in self.records.values())
+
+    @property
+    def records_erased(self) -> int:
+        return sum(stats.erased for stats in self.records.values())
 
 
 _ROW_FIELDS = (
@@ -486,22 +521,28 @@ _ROW_FIELDS = (
 )
 
 
-def _row_problems(row: tuple, keys: Mapping[str, Any]) -> Iterable[str]:
+def _row_problems(row: tuple, keys: Mapping[str, Any]) -> list[str]:
+    return _row_check(row, keys)[0]
+
+
+def _row_check(row: tuple, keys: Mapping[str, Any]) -> tuple[list[str], dict | None]:
+    """What is wrong with one stored row, and its decoded entry (None if unreadable)."""
     index, kind, session_id, session_seq, created_at, body, digest, key_id, mac = row
     digest, mac = bytes(digest), bytes(mac)
+    messages: list[str] = []
     key = keys.get(key_id)
     if key is None:
-        yield f"sealed by unknown key {key_id!r}"
+        messages.append(f"sealed by unknown key {key_id!r}")
     elif not hmac.compare_digest(mac, row_mac(key.mac_key, digest)):
-        yield "its seal (MAC) does not match its hash: the row was edited or forged"
+        messages.append("its seal (MAC) does not match its hash: the row was edited or forged")
     raw = body.encode("ascii", errors="replace")
     if merkle.leaf_hash(raw) != digest:
-        yield "its body does not hash to its stored leaf hash: the body was edited"
+        messages.append("its body does not hash to its stored leaf hash: the body was edited")
     try:
         entry = merkle.canonical_decode(raw)
     except merkle.ProofError as exc:
-        yield f"its body is unreadable: {exc}"
-        return
+        messages.append(f"its body is unreadable: {exc}")
+        return messages, None
     expected = {
         "i": index,
         "kind": kind,
@@ -511,10 +552,11 @@ def _row_problems(row: tuple, keys: Mapping[str, Any]) -> Iterable[str]:
     }
     for name, value in expected.items():
         if entry.get(name) != value:
-            yield (
+            messages.append(
                 f"its column for {name!r} is {value!r} but its body says "
                 f"{entry.get(name)!r}: the row was edited or moved"
             )
+    return messages, entry
 
 
 def _check_rows(rows, keys) -> list[Problem]:
@@ -530,16 +572,26 @@ def integrity_verify(
     session_id: UUID | None = None,
     external: Iterable[merkle.Checkpoint] = (),
     max_problems: int = 100,
+    read_contents: bool = False,
 ) -> VerificationReport:
-    """Check the whole log: every row, positions, per-session order, every checkpoint.
+    """Check the whole log (every row, positions, per-session order, every checkpoint),
+    then every logged table against it.
 
     With ``session_id``, the row-level checks run only on that session's rows; positions
     and roots are still checked over the whole log, since they are what proves inclusion.
-    ``external`` checkpoints (published copies) are checked like stored ones. Problems come
-    in log order, so the first one names the first bad record.
+    ``external`` checkpoints (published copies) are checked like stored ones. Then each
+    registered record type's rows are compared with their latest logged state
+    (reviews/integrity_records.py): EDITED, INSERTED and DELETED rows are problems, after
+    the leaf problems. ``read_contents`` also reads stored objects (evidence files) and
+    compares their SHA-256 with the logged one. Leaf problems come in log order, so the
+    first one names the first bad record.
     """
+    from reviews.integrity_records import RecordCheck  # it imports this module
+
     keys = signing_keys()[1]
     report = VerificationReport()
+    records = RecordCheck(session_id=session_id, read_contents=read_contents)
+    stopped_early = False
     problems: list[tuple[int, Problem]] = []
 
     def add(index: int | None, message: str, order: int | None = None) -> None:
@@ -600,8 +652,11 @@ def integrity_verify(
                 add(index, "appears twice")
         if session_id is None or session == session_id:
             report.leaves_checked += 1
-            for message in _row_problems(row, keys):
+            messages, entry = _row_check(row, keys)
+            for message in messages:
                 add(index, message)
+            if entry is not None:
+                records.feed(index=index, key_id=row[7], session=session, data=entry.get("data"))
         if session is not None:
             expected_seq = next_seq.get(session, 0)
             if row[3] != expected_seq and (session_id is None or session == session_id):
@@ -618,6 +673,7 @@ def integrity_verify(
         frontier.append(bytes(row[6]))
         compare_checkpoints()
         if len(problems) >= max_problems:
+            stopped_early = True
             break
     report.leaves_total = frontier.size
     report.root_hash = frontier.root()
@@ -634,68 +690,9 @@ def integrity_verify(
     report.uncovered_leaves = max(0, frontier.size - covered)
     problems.sort(key=lambda item: item[0])
     report.problems = [problem for _, problem in problems]
-    return report
-
-
-@dataclass
-class EvidenceReport:
-    checked: int = 0
-    erased: int = 0  # logged frames whose Evidence row is gone (erasure): not a problem
-    problems: list[Problem] = field(default_factory=list)
-
-
-def integrity_verify_evidence(
-    *, session_id: UUID | None = None, read_objects: bool = True
-) -> EvidenceReport:
-    """Check stored evidence against the digests the log recorded when it was stored.
-
-    For every ``evidence.stored`` leaf: the Evidence row's SHA-256 must be the logged
-    one, and (with ``read_objects``) the stored object must hash to it. A row that no
-    longer exists counts as erased, since erasure removes evidence and never leaves.
-    """
-    from reviews.storage_services import current_evidence_storage  # it imports this module
-
-    report = EvidenceReport()
-    leaves = IntegrityLeaf.objects.filter(kind=Kind.EVIDENCE_STORED).order_by("index")
-    if session_id is not None:
-        leaves = leaves.filter(session_id=session_id)
-    for index, body in leaves.values_list("index", "body").iterator(chunk_size=1000):
-        data = json.loads(body)["data"]
-        evidence = Evidence.objects.filter(pk=data["evidence_id"]).first()
-        if evidence is None:
-            report.erased += 1
-            continue
-        report.checked += 1
-        if evidence.sha256 != data["sha256"] or evidence.seq != data["seq"]:
-            report.problems.append(Problem(
-                index, f"evidence {evidence.pk} (frame {evidence.seq}) no longer matches "
-                "its logged SHA-256 or frame number: its row was edited",
-            ))
-            continue
-        if not read_objects:
-            continue
-        try:
-            with current_evidence_storage().open(evidence.image.name, "rb") as handle:
-                digest = hashlib.sha256(handle.read()).hexdigest()
-        except SessionShredded:
-            report.checked -= 1
-            report.erased += 1  # its key is destroyed: erased, whatever bytes remain
-            continue
-        except DecryptionFailed as exc:
-            report.problems.append(Problem(
-                index, f"evidence {evidence.pk} (frame {evidence.seq}): the stored object "
-                f"{evidence.image.name} does not decrypt, so it was replaced or altered: {exc}",
-            ))
-            continue
-        except (OSError, ValueError) as exc:
-            report.problems.append(Problem(
-                index, f"evidence {evidence.pk} (frame {evidence.seq}): its stored object "
-                f"{evidence.image.name} cannot be read: {exc}",
-            ))
-            continue
-        if digest != data["sha256"]:
-            report.problems.append(Problem(
-                index, f"evidence {evidence.pk} (frame {evidence.seq}): the stored object "
-                f"{evidence.image.name} is not the one logged: it was replaced or altered",
-            ))
+    if not stopped_early and len(problems) < max_problems:
+        # Rows are compared only with a complete pass: a partial one would report every
+        # record whose entries were not reached as inserted.
+        record_problems, report.records = records.run(max_problems=max_problems - len(problems))
+        report.problems.extend(record_problems)
     return report

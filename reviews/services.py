@@ -31,6 +31,7 @@ from reviews.integrity import (
     Kind,
     integrity_append,
     integrity_commitment,
+    integrity_log_appeal,
     integrity_log_decision,
     integrity_log_incident,
 )
@@ -149,6 +150,7 @@ def review_decision_record(
                     "; reload the review to see the decision that was recorded."
                 )
             incident.refresh_from_db(fields=["status"])
+            integrity_log_incident(incident=incident, change="decided")
         record = ReviewDecision.objects.create(
             session=session, incident=incident, reviewer=reviewer, decision=decision, note=note
         )
@@ -160,16 +162,6 @@ CLOSE_DECISIONS = frozenset(
     {ReviewDecision.Decision.CLOSE_CLEAR, ReviewDecision.Decision.CLOSE_VIOLATION}
 )
 Decision = ReviewDecision.Decision
-INTEGRITY_APPEAL = "review.appeal"
-
-
-def _record_integrity(*, kind: str, session: ExamSession, data: dict[str, Any]) -> None:
-    """The review workspace's own entries in the tamper-evident log (appeals).
-
-    Decisions are logged by review_decision_record. ``data`` follows the log's rules:
-    ids, enum values and booleans, never the appeal's text.
-    """
-    integrity_append(kind=kind, session=session, data=data)
 
 
 def _review_is_closed(session: ExamSession) -> bool:
@@ -317,11 +309,7 @@ def appeal_submit(*, session: ExamSession, student: AbstractBaseUser, text: str)
                 target=f"appeal:{appeal.pk}",
                 detail={"length": len(text)},
             )
-            _record_integrity(
-                kind=INTEGRITY_APPEAL,
-                session=session,
-                data={"appeal_id": appeal.pk, "student_id": student.pk},
-            )
+            integrity_log_appeal(appeal=appeal)  # the text only as a digest
     except IntegrityError as exc:
         raise AppealNotAllowed(
             f"Session {session.pk} already has a response; only one can be added."

@@ -32,7 +32,7 @@ from django.dispatch import receiver
 
 from exams.models import ExamSession
 from reviews.errors import SpoolCorrupted
-from reviews.integrity import Kind, integrity_append
+from reviews.integrity import integrity_log_evidence
 from reviews.models import Evidence, Incident
 from reviews.privacy.errors import SessionShredded
 from reviews.privacy.signals import session_shredding
@@ -111,16 +111,7 @@ def _evidence_create(
         },
     )
     if created:
-        integrity_append(
-            kind=Kind.EVIDENCE_STORED,
-            session=session_id,
-            data={
-                "evidence_id": evidence.pk,
-                "seq": seq,
-                "sha256": sha256,
-                "incident_id": incident_id,
-            },
-        )
+        integrity_log_evidence(evidence=evidence)
     return evidence
 
 

@@ -29,7 +29,7 @@ def test_confirming_an_incident_records_the_decision_and_an_audit_event(reviewer
     assert event.reason == "second face at 5:00"
     assert event.course == incident.session.exam.course
     leaf = IntegrityLeaf.objects.get(kind="review.decision")
-    assert f'"decision_id":{decision.pk}' in leaf.body
+    assert f'"record":"review_decision","record_id":{decision.pk}' in leaf.body
     assert "second face" not in leaf.body  # the note, free text, stays out of the log
 
 
