@@ -8,6 +8,7 @@ The images are synthetic grey frames: no real person appears anywhere.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import timedelta
 
@@ -104,11 +105,12 @@ class Command(BaseCommand):
             )
             integrity_log_incident(incident=incident)
             if i % 2 == 0:
+                frame = _frame(170 + i * 4)
                 evidence = Evidence(
                     session=session, incident=incident, seq=seq, captured_at=begin,
-                    width=320, height=240,
+                    width=320, height=240, sha256=hashlib.sha256(frame).hexdigest(),
                 )
-                evidence.image.save(f"demo-{seq}.jpg", ContentFile(_frame(170 + i * 4)))
+                evidence.image.save(f"demo-{seq}.jpg", ContentFile(frame))
                 integrity_log_evidence(evidence=evidence)
                 seq += 1
         for second in range(0, 41 * 60, 2):
