@@ -13,6 +13,10 @@ class ExamsConfig(AppConfig):
     verbose_name = "Courses and exams"
 
     def ready(self) -> None:
+        from exams import logged_records
+
+        logged_records.register()  # sessions in the tamper-evident log
+
         # On the signal of the last installed app: by then auth has created the permission
         # rows of every app whose models the role groups name.
         post_migrate.connect(

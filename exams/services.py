@@ -23,6 +23,7 @@ from exams import selectors
 from exams.errors import ExamError, ExamNotOpen, IllegalTransition, NotEnrolled
 from exams.models import Enrollment, Exam, ExamSession
 from exams.signals import session_ended
+from integrity.records import integrity_record_log
 
 State = ExamSession.State
 
@@ -94,6 +95,7 @@ def _transition(
             sender=ExamSession, session=session, ended_at=session.ended_at or timezone.now()
         )
     audit_record(actor=actor, action=f"session.{name}", session=session, reason=reason)
+    integrity_record_log(record_type="exam_session", record=session, change=name)
     return session
 
 
@@ -126,6 +128,7 @@ def session_open(
                     exam=exam, student=student, client_info=client_info or {}, created_at=now
                 )
                 audit_record(actor=student, action="session.open", session=session)
+                integrity_record_log(record_type="exam_session", record=session, change="created")
         except IntegrityError:
             # A concurrent request created it first: the unique constraint decided.
             return ExamSession.objects.get(exam=exam, student=student)

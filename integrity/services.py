@@ -1,7 +1,7 @@
 """The tamper-evident log: append entries, sign checkpoints, prove inclusion, verify it all.
 
 A Merkle tree in the manner of Certificate Transparency (RFC 6962/9162; hashing and
-proofs in integrity/merkle.py). Why, and what it does not protect against: docs/integrity.md.
+proofs in reviews/merkle.py). Why, and what it does not protect against: docs/integrity.md.
 
 How to record something (for every app)
 ---------------------------------------
@@ -25,16 +25,19 @@ characters and floats are refused (IntegrityEntryRefused).
 Appends are serialised: each takes a transaction-scoped lock (a PostgreSQL advisory lock)
 held until the caller commits, because leaf positions must be dense and in commit order.
 Keep the transactions that append short.
+
+Rows of logged tables (incidents, decisions, appeals, sessions, evidence) are recorded
+by their whole state, so that verification can compare the tables with the log: see
+integrity/records.py (``integrity_record_log`` and the record type registry).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -49,8 +52,6 @@ from integrity import merkle
 from integrity.errors import IntegrityEntryRefused, IntegrityViolation, NoCheckpoint
 from integrity.keys import active_key, signing_keys
 from integrity.models import IntegrityCheckpoint, IntegrityLeaf
-from monitoring.models import Evidence
-from privacy.errors import DecryptionFailed, SessionShredded
 
 # Any 64-bit constant unique to this lock; it spells "ITGR" in ASCII.
 _ADVISORY_LOCK_ID = 0x49544752
@@ -62,11 +63,13 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 class Kind:
     """The kinds recorded by this codebase; other apps may add their own dotted names."""
 
-    INCIDENT = "incident.created"
+    INCIDENT = "incident.created"  # and incident.updated, .closed, .decided
     REVIEW_DECISION = "review.decision"
+    APPEAL = "review.appeal"
     AUDIT = "audit"
     BREAK_GLASS_GRANT = "break_glass.grant"
     EVIDENCE_STORED = "evidence.stored"
+    # Exam sessions: exam_session.created, .consent, .start, ..., .shredded (exams/).
 
 
 # -- appending -------------------------------------------------------------------------
@@ -189,54 +192,27 @@ def integrity_append(
         )
 
 
-def integrity_commitment(raw: bytes | str) -> str:
+def integrity_commitment(raw: bytes | str, *, key_id: str | None = None) -> str:
     """A keyed digest (HMAC-SHA256, hex) to commit to a personal value without revealing it.
 
     Plain SHA-256 of a short value (an incident's details, a target name) can be found by
     trying guesses; a holder of an exported bundle lacks this key, so cannot. The server
-    can recompute it to check the stored value against the log.
+    can recompute it to check the stored value against the log. ``key_id`` selects the
+    key (active or retired) that sealed the entry being checked; by default the active one.
     """
     data = raw.encode() if isinstance(raw, str) else raw
+    if key_id is None:
+        key = active_key()
+    else:
+        key = signing_keys()[1].get(key_id)
+        if key is None:
+            raise IntegrityViolation(
+                f"Key {key_id} is not the active key nor listed in "
+                "PROCTOR_INTEGRITY_RETIRED_KEYS."
+            )
     return hmac.new(
-        active_key().mac_key, b"proctor-integrity-commitment\n" + data, hashlib.sha256
+        key.mac_key, b"proctor-integrity-commitment\n" + data, hashlib.sha256
     ).hexdigest()
-
-
-def integrity_log_incident(*, incident: Any, change: str = "created") -> IntegrityLeaf:
-    """Log a newly created Incident. Call it in the transaction that created it.
-
-    For code that creates incidents itself (e.g. the stream's frame tasks) rather than
-    through reviews.services.incident_create. The payload is logged as a keyed digest only.
-    """
-    return integrity_append(
-        kind=Kind.INCIDENT,
-        session=incident.session_id,
-        data={
-            "incident_id": incident.pk,
-            "incident_kind": incident.kind,
-            "severity": incident.severity,
-            "started_at": _timestamp(incident.started_at),
-            "ended_at": _timestamp(incident.ended_at) if incident.ended_at else None,
-            # Floats have no single canonical text; the log keeps thousandths.
-            "score_milli": round(incident.score * 1000),
-            "payload_commitment": integrity_commitment(bytes(incident.payload or b"")),
-        },
-    )
-
-
-def integrity_log_decision(*, decision: Any) -> IntegrityLeaf:
-    """Log a newly created ReviewDecision (the note, free text, stays out of the log)."""
-    return integrity_append(
-        kind=Kind.REVIEW_DECISION,
-        session=decision.session_id,
-        data={
-            "decision_id": decision.pk,
-            "decision": decision.decision,
-            "incident_id": decision.incident_id,
-            "reviewer_id": decision.reviewer_id,
-            "has_note": bool(decision.note),
-        },
-    )
 
 
 # -- checkpoints -----------------------------------------------------------------------
@@ -345,7 +321,7 @@ def integrity_session_bundle(
     ``checkpoint`` is a published one; by default the latest stored. The bundle also holds
     a consistency proof from every earlier stored checkpoint, so a verifier holding any of
     them can check that this checkpoint extends it. Verify it offline with
-    integrity/offline_verifier.py. Raises NoCheckpoint before the first checkpoint and
+    reviews/offline_verifier.py. Raises NoCheckpoint before the first checkpoint and
     IntegrityViolation when the stored log does not match the checkpoint.
     """
     if checkpoint is None:
@@ -453,55 +429,53 @@ def integrity_consistency_proof_cached(*, old_size: int, new_size: int) -> list[
     return proof
 
 
-# -- verification ----------------------------------------------------------------------
+# -- findings --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Problem:
+    """One finding: about the log (no index), a leaf (its index) or a table's row
+    (``record``, e.g. "incident 42"; those come after every leaf problem)."""
+
     index: int | None
     message: str
+    record: str | None = None
 
     def __str__(self) -> str:
+        if self.record is not None:
+            return f"{self.record}: {self.message}"
         where = f"leaf {self.index}" if self.index is not None else "log"
         return f"{where}: {self.message}"
 
 
-@dataclass
-class VerificationReport:
-    leaves_checked: int = 0
-    leaves_total: int = 0
-    checkpoints_checked: int = 0
-    root_hash: bytes = merkle.EMPTY_ROOT
-    problems: list[Problem] = field(default_factory=list)
-    uncovered_leaves: int = 0  # appended after the last checkpoint: not yet anchored
-
-    @property
-    def is_intact(self) -> bool:
-        return not self.problems
-
-
-_ROW_FIELDS = (
+ROW_FIELDS = (
     "index", "kind", "session_id", "session_seq", "created_at", "body", "leaf_hash",
     "key_id", "mac",
 )
 
 
-def _row_problems(row: tuple, keys: Mapping[str, Any]) -> Iterable[str]:
+def _row_problems(row: tuple, keys: Mapping[str, Any]) -> list[str]:
+    return row_check(row, keys)[0]
+
+
+def row_check(row: tuple, keys: Mapping[str, Any]) -> tuple[list[str], dict | None]:
+    """What is wrong with one stored row, and its decoded entry (None if unreadable)."""
     index, kind, session_id, session_seq, created_at, body, digest, key_id, mac = row
     digest, mac = bytes(digest), bytes(mac)
+    messages: list[str] = []
     key = keys.get(key_id)
     if key is None:
-        yield f"sealed by unknown key {key_id!r}"
+        messages.append(f"sealed by unknown key {key_id!r}")
     elif not hmac.compare_digest(mac, row_mac(key.mac_key, digest)):
-        yield "its seal (MAC) does not match its hash: the row was edited or forged"
+        messages.append("its seal (MAC) does not match its hash: the row was edited or forged")
     raw = body.encode("ascii", errors="replace")
     if merkle.leaf_hash(raw) != digest:
-        yield "its body does not hash to its stored leaf hash: the body was edited"
+        messages.append("its body does not hash to its stored leaf hash: the body was edited")
     try:
         entry = merkle.canonical_decode(raw)
     except merkle.ProofError as exc:
-        yield f"its body is unreadable: {exc}"
-        return
+        messages.append(f"its body is unreadable: {exc}")
+        return messages, None
     expected = {
         "i": index,
         "kind": kind,
@@ -511,191 +485,16 @@ def _row_problems(row: tuple, keys: Mapping[str, Any]) -> Iterable[str]:
     }
     for name, value in expected.items():
         if entry.get(name) != value:
-            yield (
+            messages.append(
                 f"its column for {name!r} is {value!r} but its body says "
                 f"{entry.get(name)!r}: the row was edited or moved"
             )
+    return messages, entry
 
 
 def _check_rows(rows, keys) -> list[Problem]:
     return [
         Problem(row[0], message)
-        for row in rows.values_list(*_ROW_FIELDS).iterator(chunk_size=5000)
+        for row in rows.values_list(*ROW_FIELDS).iterator(chunk_size=5000)
         for message in _row_problems(row, keys)
     ]
-
-
-def integrity_verify(
-    *,
-    session_id: UUID | None = None,
-    external: Iterable[merkle.Checkpoint] = (),
-    max_problems: int = 100,
-) -> VerificationReport:
-    """Check the whole log: every row, positions, per-session order, every checkpoint.
-
-    With ``session_id``, the row-level checks run only on that session's rows; positions
-    and roots are still checked over the whole log, since they are what proves inclusion.
-    ``external`` checkpoints (published copies) are checked like stored ones. Problems come
-    in log order, so the first one names the first bad record.
-    """
-    keys = signing_keys()[1]
-    report = VerificationReport()
-    problems: list[tuple[int, Problem]] = []
-
-    def add(index: int | None, message: str, order: int | None = None) -> None:
-        sort_key = order if order is not None else (index if index is not None else -1)
-        problems.append((sort_key, Problem(index, message)))
-
-    checkpoints: list[tuple[str, merkle.Checkpoint]] = []
-    for row in IntegrityCheckpoint.objects.order_by("tree_size", "id"):
-        checkpoints.append((f"checkpoint {row.pk}", checkpoint_from_row(row)))
-    for position, published in enumerate(external):
-        checkpoints.append((f"published checkpoint {position + 1}", published))
-    valid: list[tuple[str, merkle.Checkpoint]] = []
-    for name, checkpoint in checkpoints:
-        try:
-            if checkpoint.origin != settings.PROCTOR_INTEGRITY_ORIGIN:
-                raise merkle.ProofError(
-                    f"it is for log {checkpoint.origin!r}, not "
-                    f"{settings.PROCTOR_INTEGRITY_ORIGIN!r}"
-                )
-            key = keys.get(checkpoint.key_id)
-            if key is None:
-                raise merkle.ProofError(f"signed by unknown key {checkpoint.key_id}")
-            checkpoint.verify(key.public_bytes)
-        except merkle.ProofError as exc:
-            add(None, f"{name} of {checkpoint.tree_size} leaves is invalid: {exc}", -1)
-            continue
-        valid.append((name, checkpoint))
-    valid.sort(key=lambda item: item[1].tree_size)
-    report.checkpoints_checked = len(valid)
-
-    frontier = merkle.Frontier()
-    pending = list(valid)
-    next_seq: dict[Any, int] = {}
-    rows = IntegrityLeaf.objects.order_by("index").values_list(*_ROW_FIELDS)
-
-    def compare_checkpoints() -> None:
-        while pending and pending[0][1].tree_size == frontier.size:
-            name, checkpoint = pending.pop(0)
-            if frontier.root() != checkpoint.root_hash:
-                last = checkpoint.tree_size - 1
-                add(
-                    last,
-                    f"the first {checkpoint.tree_size} leaves do not match {name} "
-                    f"(signed {checkpoint.timestamp}): a leaf at or before {last} was "
-                    "changed, removed, inserted or reordered",
-                )
-
-    compare_checkpoints()
-    for row in rows.iterator(chunk_size=5000):
-        index, session = row[0], row[2]
-        if index != frontier.size:
-            if index > frontier.size:
-                add(
-                    frontier.size,
-                    f"leaves {frontier.size} to {index - 1} are missing: rows were deleted",
-                )
-            else:  # impossible with a primary key, but say so rather than assume
-                add(index, "appears twice")
-        if session_id is None or session == session_id:
-            report.leaves_checked += 1
-            for message in _row_problems(row, keys):
-                add(index, message)
-        if session is not None:
-            expected_seq = next_seq.get(session, 0)
-            if row[3] != expected_seq and (session_id is None or session == session_id):
-                add(
-                    index,
-                    f"is entry {row[3]} of session {session} but entry {expected_seq} was "
-                    "expected: an entry of that session was removed or the rows were reordered",
-                )
-            next_seq[session] = (row[3] if row[3] is not None else expected_seq) + 1
-        # Advance the tree as if positions were dense, so sizes line up with checkpoints.
-        while frontier.size < index:
-            frontier.append(merkle.EMPTY_ROOT)
-            compare_checkpoints()
-        frontier.append(bytes(row[6]))
-        compare_checkpoints()
-        if len(problems) >= max_problems:
-            break
-    report.leaves_total = frontier.size
-    report.root_hash = frontier.root()
-    for name, checkpoint in pending:
-        if len(problems) >= max_problems:
-            break
-        add(
-            frontier.size,
-            f"{name} covers {checkpoint.tree_size} leaves but the log has only "
-            f"{frontier.size}: leaves {frontier.size} to {checkpoint.tree_size - 1} were "
-            "removed",
-        )
-    covered = valid[-1][1].tree_size if valid else 0
-    report.uncovered_leaves = max(0, frontier.size - covered)
-    problems.sort(key=lambda item: item[0])
-    report.problems = [problem for _, problem in problems]
-    return report
-
-
-@dataclass
-class EvidenceReport:
-    checked: int = 0
-    erased: int = 0  # logged frames whose Evidence row is gone (erasure): not a problem
-    problems: list[Problem] = field(default_factory=list)
-
-
-def integrity_verify_evidence(
-    *, session_id: UUID | None = None, read_objects: bool = True
-) -> EvidenceReport:
-    """Check stored evidence against the digests the log recorded when it was stored.
-
-    For every ``evidence.stored`` leaf: the Evidence row's SHA-256 must be the logged
-    one, and (with ``read_objects``) the stored object must hash to it. A row that no
-    longer exists counts as erased, since erasure removes evidence and never leaves.
-    """
-    from monitoring.evidence import current_evidence_storage  # it imports this module
-
-    report = EvidenceReport()
-    leaves = IntegrityLeaf.objects.filter(kind=Kind.EVIDENCE_STORED).order_by("index")
-    if session_id is not None:
-        leaves = leaves.filter(session_id=session_id)
-    for index, body in leaves.values_list("index", "body").iterator(chunk_size=1000):
-        data = json.loads(body)["data"]
-        evidence = Evidence.objects.filter(pk=data["evidence_id"]).first()
-        if evidence is None:
-            report.erased += 1
-            continue
-        report.checked += 1
-        if evidence.sha256 != data["sha256"] or evidence.seq != data["seq"]:
-            report.problems.append(Problem(
-                index, f"evidence {evidence.pk} (frame {evidence.seq}) no longer matches "
-                "its logged SHA-256 or frame number: its row was edited",
-            ))
-            continue
-        if not read_objects:
-            continue
-        try:
-            with current_evidence_storage().open(evidence.image.name, "rb") as handle:
-                digest = hashlib.sha256(handle.read()).hexdigest()
-        except SessionShredded:
-            report.checked -= 1
-            report.erased += 1  # its key is destroyed: erased, whatever bytes remain
-            continue
-        except DecryptionFailed as exc:
-            report.problems.append(Problem(
-                index, f"evidence {evidence.pk} (frame {evidence.seq}): the stored object "
-                f"{evidence.image.name} does not decrypt, so it was replaced or altered: {exc}",
-            ))
-            continue
-        except (OSError, ValueError) as exc:
-            report.problems.append(Problem(
-                index, f"evidence {evidence.pk} (frame {evidence.seq}): its stored object "
-                f"{evidence.image.name} cannot be read: {exc}",
-            ))
-            continue
-        if digest != data["sha256"]:
-            report.problems.append(Problem(
-                index, f"evidence {evidence.pk} (frame {evidence.seq}): the stored object "
-                f"{evidence.image.name} is not the one logged: it was replaced or altered",
-            ))
-    return report

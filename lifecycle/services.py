@@ -34,6 +34,7 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from exams import permissions
 from exams.models import ExamSession, Institution
+from integrity.records import SHREDDED, integrity_record_log
 from integrity.services import Kind, integrity_append
 from lifecycle import selectors
 from lifecycle.models import BreakGlassGrant, ErasureRequest, OriginalFrame, ShredRecord
@@ -119,6 +120,9 @@ def session_shred(
         ExamSession.objects.filter(pk=session.pk).update(client_info={}, end_reason="")
         for _receiver, extra in session_shredding.send(sender=ExamSession, session=session):
             object_count += extra or 0
+        # The session's new state; this entry also tells verify_integrity that the
+        # session's other records were emptied or deleted here (integrity_records.py).
+        integrity_record_log(record_type="exam_session", record=session, change=SHREDDED)
         record = ShredRecord.objects.create(
             session_ref=session.pk, exam=session.exam, cause=cause, actor=actor,
             aggregates=aggregates, objects_deleted=object_count, shredded_at=now,

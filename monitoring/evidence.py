@@ -31,7 +31,7 @@ from django.db.models import F
 from django.dispatch import receiver
 
 from exams.models import ExamSession
-from integrity.services import Kind, integrity_append
+from integrity.records import integrity_log_evidence
 from monitoring.errors import SpoolCorrupted
 from monitoring.incidents import incident_span_contains
 from monitoring.models import Evidence, Incident, SpooledEvidence
@@ -117,16 +117,7 @@ def _evidence_create(
         },
     )
     if created:
-        integrity_append(
-            kind=Kind.EVIDENCE_STORED,
-            session=session_id,
-            data={
-                "evidence_id": evidence.pk,
-                "seq": seq,
-                "sha256": sha256,
-                "incident_id": incident_id,
-            },
-        )
+        integrity_log_evidence(evidence=evidence)
     return evidence
 
 

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from exams.models import ExamSession
-from integrity.services import integrity_log_incident
+from integrity.records import integrity_log_incident, integrity_records_log
 from monitoring.models import Evidence, Incident, SpooledEvidence
 
 # How far outside an incident's span an evidence frame may have been captured and still
@@ -66,9 +66,14 @@ def _evidence_attach(incident: Incident) -> None:
     """Link the session's unlinked frames captured inside the incident's span (stored ones,
     and spooled ones, which keep the link until they are stored)."""
     inside = ~_outside_span(incident)
-    Evidence.objects.filter(inside, session_id=incident.session_id, incident__isnull=True).update(
-        incident=incident
+    frames = Evidence.objects.filter(
+        inside, session_id=incident.session_id, incident__isnull=True
     )
+    linked = list(frames.values_list("pk", flat=True))
+    if linked:
+        Evidence.objects.filter(pk__in=linked).update(incident=incident)
+        # A frame's incident is part of its logged state: each new link is logged.
+        integrity_records_log(record_type="evidence", ids=linked, change="linked")
     SpooledEvidence.objects.filter(
         inside, session_id=incident.session_id, incident_id__isnull=True
     ).update(incident_id=incident.pk)
@@ -87,7 +92,11 @@ def _evidence_fit(incident: Incident) -> None:
         )
     )
     if released:
-        Evidence.objects.filter(outside, incident=incident).update(incident=None)
+        unlinked = list(
+            Evidence.objects.filter(outside, incident=incident).values_list("pk", flat=True)
+        )
+        Evidence.objects.filter(pk__in=unlinked).update(incident=None)
+        integrity_records_log(record_type="evidence", ids=unlinked, change="unlinked")
         SpooledEvidence.objects.filter(outside, incident_id=incident.pk).update(incident_id=None)
         earliest, latest = min(released), max(released)
         others = (

@@ -6,5 +6,10 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews"
 
     def ready(self) -> None:
-        # Signal receivers connect once the registry is ready (Django's documented place).
-        from reviews import receivers  # noqa: F401  (shredding reaches appeals)
+        # Signal receivers and record types register once the registry is ready.
+        from reviews import (
+            logged_records,
+            receivers,  # noqa: F401  (shredding reaches appeals)
+        )
+
+        logged_records.register()  # decisions and appeals in the tamper-evident log

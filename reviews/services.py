@@ -10,18 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
 from exams.models import ExamSession
-from integrity.services import (
-    integrity_append,
-    integrity_log_decision,
-    integrity_log_incident,
-)
+from integrity.records import integrity_log_appeal, integrity_log_decision, integrity_log_incident
 from monitoring.incidents import incident_open
 from monitoring.models import Incident
 from reviews.errors import (
@@ -106,16 +101,6 @@ CLOSE_DECISIONS = frozenset(
     {ReviewDecision.Decision.CLOSE_CLEAR, ReviewDecision.Decision.CLOSE_VIOLATION}
 )
 Decision = ReviewDecision.Decision
-INTEGRITY_APPEAL = "review.appeal"
-
-
-def _record_integrity(*, kind: str, session: ExamSession, data: dict[str, Any]) -> None:
-    """The review workspace's own entries in the tamper-evident log (appeals).
-
-    Decisions are logged by review_decision_record. ``data`` follows the log's rules:
-    ids, enum values and booleans, never the appeal's text.
-    """
-    integrity_append(kind=kind, session=session, data=data)
 
 
 def _review_is_closed(session: ExamSession) -> bool:
@@ -260,11 +245,7 @@ def appeal_submit(*, session: ExamSession, student: AbstractBaseUser, text: str)
                 target=f"appeal:{appeal.pk}",
                 detail={"length": len(text)},
             )
-            _record_integrity(
-                kind=INTEGRITY_APPEAL,
-                session=session,
-                data={"appeal_id": appeal.pk, "student_id": student.pk},
-            )
+            integrity_log_appeal(appeal=appeal)  # the text only as a digest
     except IntegrityError as exc:
         raise AppealNotAllowed(
             f"Session {session.pk} already has a response; only one can be added."

@@ -62,7 +62,7 @@ def _log_entries(incident):
     bodies = IntegrityLeaf.objects.filter(
         session_id=incident.session_id, kind__startswith="incident."
     ).values_list("body", flat=True)
-    return sum(json.loads(body)["data"]["incident_id"] == incident.pk for body in bodies)
+    return sum(json.loads(body)["data"]["record_id"] == incident.pk for body in bodies)
 
 
 def _submit(session, student):

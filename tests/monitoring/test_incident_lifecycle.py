@@ -67,7 +67,7 @@ def _log_entries(incident):
     bodies = IntegrityLeaf.objects.filter(
         session_id=incident.session_id, kind__startswith="incident."
     ).values_list("body", flat=True)
-    return sum(json.loads(body)["data"]["incident_id"] == incident.pk for body in bodies)
+    return sum(json.loads(body)["data"]["record_id"] == incident.pk for body in bodies)
 
 
 def _linked_seqs(incident):
@@ -313,8 +313,8 @@ def test_incident_updates_and_closes_are_logged_only_when_something_changed(runn
             kind__startswith="incident.", session_id=running.pk
         ).values_list("body", flat=True)
     ]
-    assert [entry["severity"] for entry in logged] == ["medium", "high", "high"]
-    assert logged[-1]["ended_at"] is not None and logged[1]["ended_at"] is None
+    assert [entry["state"]["severity"] for entry in logged] == ["medium", "high", "high"]
+    assert logged[-1]["state"]["ended_at"] is not None and logged[1]["state"]["ended_at"] is None
     incident.refresh_from_db()
     assert (incident.severity, incident.ended_at) == ("high", _at(running, 30))
 
@@ -340,4 +340,4 @@ def test_the_stream_logs_an_incidents_close(running):
             kind__startswith="incident.", session_id=running.pk
         ).values_list("body", flat=True)
     ][-1]
-    assert last["incident_id"] == incident.pk and last["ended_at"] is not None
+    assert last["record_id"] == incident.pk and last["state"]["ended_at"] is not None

@@ -35,8 +35,8 @@ def test_browser_incidents_from_the_stream_are_logged(session, student):
         ).values_list("body", flat=True)
     ]
     incidents = Incident.objects.filter(session=running).order_by("pk")
-    assert [entry["incident_id"] for entry in logged] == [i.pk for i in incidents]
-    assert [entry["incident_kind"] for entry in logged] == ["tab_hidden", "copy_paste"]
+    assert [entry["record_id"] for entry in logged] == [i.pk for i in incidents]
+    assert [entry["state"]["kind"] for entry in logged] == ["tab_hidden", "copy_paste"]
     call_command("verify_integrity")
 
 

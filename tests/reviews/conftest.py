@@ -8,8 +8,19 @@ import pytest
 from django.utils import timezone
 
 from exams.models import ExamSession
+from integrity.records import integrity_record_log
 from monitoring.models import Incident
 from tests import factories as f
+
+
+@pytest.fixture
+def logged_session(session):
+    """``session`` with its creation in the integrity log, as session_open logs it.
+
+    The factory writes the row directly, so verify_integrity would report it INSERTED.
+    """
+    integrity_record_log(record_type="exam_session", record=session, change="created")
+    return session
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def test_confirming_an_incident_records_the_decision_and_an_audit_event(reviewer
     assert event.reason == "second face at 5:00"
     assert event.course == incident.session.exam.course
     leaf = IntegrityLeaf.objects.get(kind="review.decision")
-    assert f'"decision_id":{decision.pk}' in leaf.body
+    assert f'"record":"review_decision","record_id":{decision.pk}' in leaf.body
     assert "second face" not in leaf.body  # the note, free text, stays out of the log
 
 
@@ -75,7 +75,7 @@ def test_bulk_dismiss_logs_each_incident_it_decides(reviewer, incident):
     other = f.IncidentFactory(session=incident.session, started_at=incident.started_at)
     services.incidents_bulk_dismiss(incidents=[incident, other], reviewer=reviewer, note="bulk")
     logged = [
-        json.loads(body)["data"]["incident_id"]
+        json.loads(body)["data"]["record_id"]
         for body in IntegrityLeaf.objects.filter(kind__startswith="incident.").values_list(
             "body", flat=True
         )

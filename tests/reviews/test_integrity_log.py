@@ -19,8 +19,8 @@ from integrity.services import (
     integrity_checkpoint_create,
     integrity_consistency_proof,
     integrity_session_bundle,
-    integrity_verify,
 )
+from integrity.verify import integrity_verify
 from monitoring.models import Incident
 from reviews.errors import ReviewError
 from reviews.models import ReviewDecision
@@ -48,15 +48,18 @@ def test_audit_events_incidents_and_decisions_are_logged_in_order(session, revie
         incident=incident, note="Student left the room for two minutes.",
     )
     leaves = list(IntegrityLeaf.objects.filter(session_id=session.pk))
-    kinds = [leaf.kind for leaf in leaves]
-    # The incident is logged when created and again, in its new state, when decided.
-    assert kinds[0] == Kind.AUDIT and kinds[-1] == Kind.REVIEW_DECISION
-    assert [kind.split(".")[0] for kind in kinds[1:-1]] == ["incident", "incident"]
+    assert [leaf.kind for leaf in leaves] == [
+        Kind.AUDIT, Kind.INCIDENT, "incident.decided", Kind.REVIEW_DECISION
+    ]
     assert [leaf.session_seq for leaf in leaves] == [0, 1, 2, 3]
-    created, decided = (json.loads(leaf.body)["data"] for leaf in leaves[1:3])
-    assert created["incident_id"] == decided["incident_id"] == incident.pk
-    assert created["score_milli"] == 250
-    assert len(created["payload_commitment"]) == 64
+    incident_entry = json.loads(leaves[1].body)["data"]
+    assert (incident_entry["record"], incident_entry["record_id"]) == ("incident", incident.pk)
+    assert incident_entry["change"] == "created"
+    assert incident_entry["state"]["score_milli"] == 250
+    assert incident_entry["state"]["status"] == "pending"
+    assert len(incident_entry["state"]["payload"]) == 64  # a keyed digest of the ciphertext
+    decided = json.loads(leaves[2].body)["data"]
+    assert (decided["change"], decided["state"]["status"]) == ("decided", "confirmed")
 
 
 def test_free_text_never_reaches_the_log(session, reviewer):
@@ -106,14 +109,15 @@ def test_a_second_decision_on_the_same_incident_is_refused(session, reviewer):
     assert IntegrityLeaf.objects.filter(kind=Kind.REVIEW_DECISION).count() == 1
 
 
-def test_verify_passes_on_an_untouched_log(session, capsys):
+def test_verify_passes_on_an_untouched_log(logged_session, capsys):
     for _ in range(5):
-        integrity_append(kind="test.entry", session=session)
+        integrity_append(kind="test.entry", session=logged_session)
     integrity_checkpoint_create()
     integrity_append(kind="test.entry")
     call_command("verify_integrity")
     out = capsys.readouterr().out
-    assert "Integrity OK: 6 rows of 6 checked, 1 checkpoint(s) match" in out
+    assert "Integrity OK: 7 rows of 7 checked, 1 checkpoint(s) match" in out
+    assert "Records: 1 row(s) match their latest logged state (exam_session 1)." in out
     assert "the last 1 leaves are not yet covered" in out
 
 
@@ -176,18 +180,20 @@ def test_session_bundle_proves_each_entry(session, other_student, exam):
 
 
 def test_session_verification_checks_only_that_sessions_rows(
-    session, exam, other_student, editable_log
+    logged_session, exam, other_student, editable_log
 ):
+    session = logged_session
     other = f.ExamSessionFactory(exam=exam, student=other_student)
     integrity_append(kind="test.entry", session=session)
     integrity_append(kind="test.entry", session=other)
-    IntegrityLeaf.objects.filter(index=1).update(kind="test.edited")
+    IntegrityLeaf.objects.filter(session_id=other.pk).update(kind="test.edited")
     assert integrity_verify(session_id=session.pk).is_intact
     report = integrity_verify(session_id=other.pk)
     assert "its column for 'kind'" in str(report.problems[0])
 
 
-def test_a_rotated_key_keeps_old_rows_and_checkpoints_verifiable(session, settings):
+def test_a_rotated_key_keeps_old_rows_and_checkpoints_verifiable(logged_session, settings):
+    session = logged_session  # its state's digests were made under the old key
     from integrity.keys import active_key, generate_key
 
     old_key = settings.PROCTOR_INTEGRITY_SIGNING_KEY

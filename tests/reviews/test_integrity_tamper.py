@@ -23,6 +23,7 @@ from audit.services import audit_record
 from integrity import merkle
 from integrity.keys import active_key
 from integrity.models import IntegrityLeaf
+from integrity.records import integrity_record_log
 from integrity.services import integrity_append, integrity_checkpoint_create, row_mac
 from monitoring.models import Incident
 from reviews.models import ReviewDecision
@@ -61,18 +62,18 @@ def _row(index: int) -> IntegrityLeaf:
 def log(session, exam, other_student, reviewer, tmp_path) -> Log:
     """16 leaves over two sessions, checkpoints at 10 and 16, the last one published."""
     other = f.ExamSessionFactory(exam=exam, student=other_student)
-    for position in range(6):
+    for row in (session, other):  # the factory writes rows directly; log them as services do
+        integrity_record_log(record_type="exam_session", record=row, change="created")
+    for position in range(5):
         audit_record(actor=reviewer, action="session.view", session=(session, other)[position % 2])
     incident = incident_create(
         session=session, kind=Incident.Kind.LOOKING_AWAY, started_at=timezone.now(), score=0.9
     )
-    review_decision_record(
+    review_decision_record(  # two leaves: the incident decided, the decision
         session=session, reviewer=reviewer, decision=ReviewDecision.Decision.CONFIRM,
         incident=incident,
     )
-    # The incident took two leaves (created, then decided) and the decision one.
-    integrity_append(kind="break_glass.grant", session=other, data={"grant_id": 1})
-    integrity_checkpoint_create()
+    assert integrity_checkpoint_create().tree_size == 10
     for position in range(6):
         audit_record(actor=reviewer, action="session.view", session=(session, other)[position % 2])
     assert integrity_checkpoint_create().tree_size == 16

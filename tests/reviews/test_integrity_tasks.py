@@ -50,13 +50,14 @@ def _filesystem_storage(settings, tmp_path):
 
 
 def test_verify_with_evidence_names_a_replaced_object_and_ignores_erased_ones(
-    session, settings, tmp_path, capsys
+    logged_session, settings, tmp_path, capsys
 ):
     import pytest
     from django.core.management import CommandError, call_command
 
-    from integrity.models import IntegrityLeaf
+    from integrity.records import integrity_record_deleted
 
+    session = logged_session
     _filesystem_storage(settings, tmp_path)
     frames = [
         evidence_store(session=session, seq=seq, captured_at=timezone.now(),
@@ -66,10 +67,11 @@ def test_verify_with_evidence_names_a_replaced_object_and_ignores_erased_ones(
     call_command("verify_integrity", "--evidence")
     assert "Evidence: 3 frame(s) match the log (objects read)." in capsys.readouterr().out
 
-    frames[0].delete()  # erased: the log keeps that it existed, and that is fine
+    # Erased, with the deletion logged: the log keeps that it existed, and that is fine.
+    integrity_record_deleted(record_type="evidence", record_id=frames[0].pk, session=session)
+    frames[0].delete()
     (tmp_path / frames[2].image.name).write_bytes(b"a different picture")
-    leaf = IntegrityLeaf.objects.filter(kind="evidence.stored").order_by("index")[2]
     call_command("verify_integrity")  # rows only: the replaced object goes unnoticed
-    with pytest.raises(CommandError, match=rf"First bad record: leaf {leaf.index}: evidence "
-                                           r"\d+ \(frame 3\): the stored object .*replaced"):
+    with pytest.raises(CommandError, match=rf"First bad record: evidence {frames[2].pk} "
+                                           r"\(frame 3\): the stored object .*replaced"):
         call_command("verify_integrity", "--evidence")

@@ -19,6 +19,7 @@ def test_seed_review_demo_fills_the_reviewers_queue(settings, tmp_path):
     call_command("seed_demo", verbosity=0)
     call_command("seed_review_demo", verbosity=0)
     call_command("seed_review_demo", verbosity=0)  # idempotent
+    call_command("verify_integrity", "--evidence")  # every row it wrote is logged
     sessions = ExamSession.objects.filter(exam__title__startswith="Practice exam")
     assert sessions.count() == 2
     assert Incident.objects.filter(session__in=sessions).count() == 24

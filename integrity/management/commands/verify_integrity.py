@@ -1,4 +1,5 @@
-"""Check the tamper-evident log; exit non-zero naming the first bad record."""
+"""Check the tamper-evident log and the logged tables; exit non-zero naming the first bad
+record."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from integrity.management.commands._integrity_files import read_checkpoint
-from integrity.services import integrity_verify, integrity_verify_evidence
+from integrity.verify import integrity_verify
 
 
 class Command(BaseCommand):
     help = (
         "Verify every row of the integrity log, its positions, each session's order and "
         "every signed checkpoint (stored, and any published copies given with "
-        "--checkpoint). Exits 1 and names the first bad record on any problem."
+        "--checkpoint), then compare every logged table's rows with their latest logged "
+        "state (edited, inserted or deleted rows). Exits 1 and names the first bad record "
+        "on any problem."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--session", type=uuid.UUID, help="Check this session's rows.")
+        parser.add_argument(
+            "--session", type=uuid.UUID, help="Check this session's rows and records."
+        )
         parser.add_argument(
             "--checkpoint",
             action="append",
@@ -39,11 +44,9 @@ class Command(BaseCommand):
         published = [read_checkpoint(path) for path in checkpoint]
         started = time.perf_counter()
         report = integrity_verify(
-            session_id=session, external=published, max_problems=max(1, max_problems)
+            session_id=session, external=published, max_problems=max(1, max_problems),
+            read_contents=evidence,
         )
-        evidence_report = integrity_verify_evidence(session_id=session, read_objects=evidence)
-        report.problems.extend(evidence_report.problems)
-        report.problems.sort(key=lambda problem: -1 if problem.index is None else problem.index)
         elapsed_s = time.perf_counter() - started
         if not report.is_intact:
             for problem in report.problems[1:max_problems]:
@@ -60,10 +63,23 @@ class Command(BaseCommand):
             f"{report.checkpoints_checked} checkpoint(s) match, root "
             f"{report.root_hash.hex()}, {elapsed_s:.2f} s."
         )
+        per_type = ", ".join(
+            f"{name} {stats.checked}" for name, stats in report.records.items() if stats.checked
+        )
         self.stdout.write(
-            f"Evidence: {evidence_report.checked} frame(s) match the log"
+            f"Records: {report.records_checked} row(s) match their latest logged state"
+            + (f" ({per_type})" if per_type else "")
+            + (
+                f", {report.records_erased} erased by shredding or a logged deletion."
+                if report.records_erased else "."
+            )
+        )
+        frames = report.records.get("evidence")
+        checked, erased = (frames.checked, frames.erased) if frames else (0, 0)
+        self.stdout.write(
+            f"Evidence: {checked} frame(s) match the log"
             + (" (objects read)" if evidence else " (rows only; --evidence reads objects)")
-            + (f", {evidence_report.erased} erased." if evidence_report.erased else ".")
+            + (f", {erased} erased." if erased else ".")
         )
         if report.uncovered_leaves:
             self.stdout.write(

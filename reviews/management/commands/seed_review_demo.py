@@ -8,6 +8,7 @@ The images are synthetic grey frames: no real person appears anywhere.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exams.models import Course, Exam, ExamSession
+from integrity.records import integrity_log_evidence, integrity_log_incident, integrity_record_log
 from monitoring import observations
 from monitoring.models import Evidence, Incident
 
@@ -85,6 +87,9 @@ class Command(BaseCommand):
             deadline_at=start + timedelta(minutes=exam.duration_min),
             ended_at=start + timedelta(minutes=41),
         )
+        # Written directly rather than through the services (the session is already
+        # over), so logged here: verify_integrity compares every row with the log.
+        integrity_record_log(record_type="exam_session", record=session, change="created")
         seq = 0
         for i in range(12):
             kind, severity = kinds[i % len(kinds)]
@@ -97,12 +102,15 @@ class Command(BaseCommand):
                 ended_at=begin + timedelta(seconds=6 + (i % 3) * 9),
                 score=0.6 + (i % 4) * 0.1,
             )
+            integrity_log_incident(incident=incident)
             if i % 2 == 0:
+                frame = _frame(170 + i * 4)
                 evidence = Evidence(
                     session=session, incident=incident, seq=seq, captured_at=begin,
-                    width=320, height=240,
+                    width=320, height=240, sha256=hashlib.sha256(frame).hexdigest(),
                 )
-                evidence.image.save(f"demo-{seq}.jpg", ContentFile(_frame(170 + i * 4)))
+                evidence.image.save(f"demo-{seq}.jpg", ContentFile(frame))
+                integrity_log_evidence(evidence=evidence)
                 seq += 1
         for second in range(0, 41 * 60, 2):
             away = 1200 < second < 1260
