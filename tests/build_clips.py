@@ -283,6 +283,132 @@ def clip_labels(name: str) -> list[list[str]]:
 
 
 # ---------------------------------------------------------------------------------------
+# The browser's fake webcam: one whole exam session for Chromium's
+# ``--use-file-for-fake-video-capture`` (tests/e2e/test_session_record.py). A .y4m file
+# (raw I420: what Chromium reads), played in a loop at EXAM_CLIP_FPS; at the exam's 2
+# frames/s no two grabs see the same clip frame, so the frozen-camera rule has no cause.
+#
+# Every frame carries its own index in a strip of grey cells at the top left (a Gray code:
+# one cell changes from a frame to the next, by less than the anonymizer's change
+# detector notices), so a stored, anonymized evidence frame says which moment of the clip
+# it shows, whatever the page's clock and whenever the browser started the camera.
+
+EXAM_CLIP_DIR = CLIPS_DIR / "browser"
+EXAM_CLIP_FPS = 3
+EXAM_CLIP_VERSION = 1
+# (scene, seconds, incident kinds a reviewer expects during it)
+EXAM_CLIP: list[tuple[str, int, tuple[str, ...]]] = [
+    ("present", 6, ()),
+    ("absent", 9, ("no_face",)),
+    ("present", 6, ()),
+    ("two_faces", 8, ("multiple_faces",)),
+    ("present", 6, ()),
+    ("turned", 9, ("looking_away",)),
+    ("present", 6, ()),
+    ("absent", 9, ("no_face",)),  # the student submits before the face is back
+]
+FRAME_CODE_BITS = 10
+_CODE_CELL_PX = 16
+_CODE_ORIGIN = (16, 8)  # x, y of the first cell in a 640x480 frame
+_CODE_LIGHT, _CODE_DARK = 170, 90
+
+
+def _gray(index: int) -> int:
+    return index ^ (index >> 1)
+
+
+def _code_cells() -> Iterator[tuple[int, int]]:
+    """Top-left corners of the strip's cells: a light and a dark reference cell, then the
+    bits, most significant first."""
+    x0, y0 = _CODE_ORIGIN
+    for cell in range(FRAME_CODE_BITS + 2):
+        yield x0 + cell * _CODE_CELL_PX, y0
+
+
+def stamp_frame_index(frame: BgrImage, index: int) -> BgrImage:
+    """``frame`` (640x480) with ``index`` written in its code strip."""
+    out = frame.copy()
+    code = _gray(index)
+    bits = [1, 0] + [(code >> bit) & 1 for bit in reversed(range(FRAME_CODE_BITS))]
+    for (x, y), bit in zip(_code_cells(), bits, strict=True):
+        out[y : y + _CODE_CELL_PX, x : x + _CODE_CELL_PX] = _CODE_LIGHT if bit else _CODE_DARK
+    return out
+
+
+def read_frame_index(image_bgr: BgrImage) -> int | None:
+    """The index stamped by ``stamp_frame_index``, read from the frame at any scale (the
+    stored evidence is 320x240 JPEG); ``None`` when the strip is unreadable (a frame
+    blurred as a whole, say)."""
+    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    scale = image_bgr.shape[1] / FRAME_SIZE[0]
+    means = []
+    for x, y in _code_cells():
+        inset, far = _CODE_CELL_PX / 4, _CODE_CELL_PX * 3 / 4
+        x1, y1 = round((x + inset) * scale), round((y + inset) * scale)
+        x2, y2 = round((x + far) * scale), round((y + far) * scale)
+        means.append(float(grey[y1:y2, x1:x2].mean()))
+    light, dark = means[0], means[1]
+    if light - dark < (_CODE_LIGHT - _CODE_DARK) / 2:
+        return None
+    threshold = (light + dark) / 2
+    code = 0
+    for mean in means[2:]:
+        if abs(mean - threshold) < (light - dark) / 4:
+            return None  # neither light nor dark: not a strip
+        code = code << 1 | (mean > threshold)
+    index = 0
+    while code:  # Gray code back to binary
+        index ^= code
+        code >>= 1
+    return index
+
+
+def exam_clip_scene_at(t_s: float) -> tuple[str, tuple[str, ...]]:
+    """The scene and expected incident kinds ``t_s`` seconds into the exam clip."""
+    start = 0.0
+    for scene, seconds, kinds in EXAM_CLIP:
+        if t_s < start + seconds:
+            return scene, kinds
+        start += seconds
+    raise ValueError(f"The exam clip is {start:g} s long; {t_s:g} s is past its end.")
+
+
+def exam_clip_still(scene: str) -> BgrImage:
+    """A scene of the exam clip as it is before the webcam noise and the code strip."""
+    return _SCENES[scene]()
+
+
+def build_exam_clip(out_dir: Path = EXAM_CLIP_DIR) -> Path:
+    """Write the exam clip as .y4m (skipped when built at this version); returns its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video = out_dir / "exam_session.y4m"
+    meta = out_dir / "exam_session.json"
+    is_built = video.exists() and meta.exists()
+    if is_built and json.loads(meta.read_text()).get("version") == EXAM_CLIP_VERSION:
+        return video
+    rng = np.random.default_rng(11)
+    stills: dict[str, BgrImage] = {}
+    partial = video.with_suffix(".partial")
+    width, height = FRAME_SIZE
+    index = 0
+    with open(partial, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{EXAM_CLIP_FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        for scene, seconds, _ in EXAM_CLIP:
+            still = stills.setdefault(scene, _SCENES[scene]())
+            for _ in range(seconds * EXAM_CLIP_FPS):
+                frame = stamp_frame_index(_live(still, rng, index), index)
+                out.write(b"FRAME\n")
+                out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+                index += 1
+    partial.replace(video)
+    meta.write_text(json.dumps({
+        "version": EXAM_CLIP_VERSION, "fps": EXAM_CLIP_FPS,
+        "segments": [[scene, seconds, list(kinds)] for scene, seconds, kinds in EXAM_CLIP],
+    }, indent=1))
+    return video
+
+
+# ---------------------------------------------------------------------------------------
 # Audio: no package ships recorded speech, so voices are synthesised the classic way (a
 # source-filter vowel model): a glottal pulse train at a speaking pitch with intonation,
 # through three formant resonators that change vowel every 250 ms, at a syllable-rate
@@ -377,5 +503,5 @@ def build(out_dir: Path = CLIPS_DIR) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in build():
+    for path in [*build(), build_exam_clip()]:
         print(path.relative_to(REPO))
