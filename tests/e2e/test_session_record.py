@@ -38,10 +38,9 @@ import pytest
 from django.urls import reverse
 
 from exams.models import ExamSession
-from monitoring.models import Receipt
+from monitoring.models import Evidence, Incident, Receipt
 from monitoring.vision.pipeline import shared_face_finder
 from monitoring.vision.rules import RulePolicy
-from reviews.models import Evidence, Incident
 from tests.build_clips import (
     EXAM_CLIP,
     EXAM_CLIP_FPS,
