@@ -47,6 +47,8 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from django.db import transaction
+
 from integrity import merkle
 from integrity import services as integrity
 from integrity.errors import IntegrityEntryRefused
@@ -471,15 +473,32 @@ def _content_check(
     return "ok", ""
 
 
+def _with_content_digest(rtype: RecordType, row: Any) -> Any:
+    field_name = rtype.content_digest_field
+    if rtype.content is None or field_name is None:
+        return row
+    current = row.get(field_name) if isinstance(row, Mapping) else getattr(row, field_name)
+    if current:
+        return row
+    try:
+        digest = hashlib.sha256(rtype.content(row)).hexdigest()
+    except (ContentErased, ContentUnreadable):
+        return row  # verify reports it; nothing is adopted that cannot be read
+    rows = rtype.rows().filter(pk=_row_id(row))
+    rows.update(**{field_name: digest})
+    return rows.first()
+
+
 def integrity_records_adopt() -> dict[str, int]:
     """Log a ``baseline`` entry for every registered row the log has never seen.
 
     For rows written before their table was logged (an upgrade, a seeding script): run
     once, then ``verify_integrity``. Rows that have entries are left alone, so an edited
-    row stays reported as EDITED; a deleted one as DELETED. Returns how many per type.
+    row stays reported as EDITED; a deleted one as DELETED. A row whose stored content
+    has no digest yet (evidence of a release that kept none) gets it computed from its
+    content first, so ``--evidence`` checks that content from now on. Returns how many
+    rows per type were adopted.
     """
-    from django.db import transaction
-
     check = RecordCheck()
     leaves = integrity.IntegrityLeaf.objects.order_by("index").values_list(
         "index", "key_id", "session_id", "body"
@@ -493,6 +512,7 @@ def integrity_records_adopt() -> dict[str, int]:
             count = 0
             for row in rtype.rows().iterator(chunk_size=2000):
                 if str(_row_id(row)) not in known:
+                    row = _with_content_digest(rtype, row)
                     _append_state(rtype, row, "baseline")
                     count += 1
         adopted[rtype.name] = count
