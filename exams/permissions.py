@@ -3,7 +3,8 @@
 Staff access is per course: an instructor or reviewer assigned to a course, an admin of
 the course's institution, or a superuser. Students see only their own sessions. Views
 answer "forbidden" as "not found" (404), so nobody learns that another student's
-session exists.
+session exists. Seeing a session is not reading its decrypted content: that narrower
+rule (no instructors, no student while it runs) is privacy/access.py's.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ def institutions_administered(user: User) -> QuerySet[Institution]:
     return Institution.objects.filter(members__user=user)
 
 
-# Encrypted data and the data lifecycle (privacy/). Decryption for a person, exports,
-# erasure and break-glass are decided here like every other access.
+# The data lifecycle (lifecycle/): exports, erasure and approving break-glass. Who may read
+# decrypted content (and so ask for break-glass) is privacy/access.py's one rule.
 
 
 def is_admin_of_institution(user: User, institution_id: int) -> bool:
@@ -102,12 +103,6 @@ def is_admin_of_institution(user: User, institution_id: int) -> bool:
     return user.is_superuser or user.institution_memberships.filter(
         institution_id=institution_id
     ).exists()
-
-
-def can_decrypt_session(user: User, session: ExamSession) -> bool:
-    """Whose eyes may see a session's decrypted incidents, notes and anonymized evidence:
-    the student who sat it, and staff of its course. Each viewing is audited."""
-    return can_view_session(user, session)
 
 
 def can_export_student_data(user: User, student: AbstractBaseUser) -> bool:
@@ -129,13 +124,6 @@ def can_request_erasure(user: User, *, student: AbstractBaseUser, institution_id
 
 def can_decide_erasure(user: User, *, institution_id: int) -> bool:
     return is_admin_of_institution(user, institution_id)
-
-
-def can_request_break_glass(user: User, session: ExamSession) -> bool:
-    """Staff of the session's course (not the student) may ask to see original frames."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return user.is_superuser or is_course_staff(user, session.exam.course)
 
 
 def can_approve_break_glass(

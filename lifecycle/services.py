@@ -39,7 +39,7 @@ from integrity.services import Kind, integrity_append
 from lifecycle import selectors
 from lifecycle.models import BreakGlassGrant, ErasureRequest, OriginalFrame, ShredRecord
 from monitoring.models import Evidence, Incident
-from privacy import keys
+from privacy import access, keys
 from privacy.errors import (
     BreakGlassRefused,
     ErasureBlocked,
@@ -52,7 +52,7 @@ from privacy.models import SessionKey
 from privacy.services import not_found, readable
 from privacy.signals import session_shredding
 from privacy.storage import delete_session_files, evidence_storage
-from reviews.models import ReviewDecision
+from reviews.models import Appeal, ReviewDecision
 
 logger = logging.getLogger(__name__)
 
@@ -209,12 +209,25 @@ def student_data_export(*, student: AbstractBaseUser, actor: AbstractBaseUser) -
     """A zip of everything held about ``student``, decrypted, with ``manifest.json``.
 
     Per session: the session, its incidents (with decrypted details), review decisions
-    (decrypted notes; reviewers named by role only, they are other people), anonymized
-    evidence images, break-glass grants and the audit entries about it. Shredded sessions
-    are listed with what was kept. Raises NotAllowed; the export is audited.
+    (decrypted notes; reviewers named by role only, they are other people), the appeal,
+    anonymized evidence images, break-glass grants and the audit entries about it.
+    Shredded sessions are listed with what was kept.
+
+    Each session's record beyond the session itself goes in only where ``actor`` may read
+    its decrypted content (privacy/access.py): the student's own once the session has
+    ended, so a running session is listed as such and nothing more; an institution admin
+    gets the sessions of their institution's courses, not of another's. Raises
+    NotAllowed; the export is audited.
     """
     if not permissions.can_export_student_data(actor, student):
         raise not_found()
+    own_sessions = ExamSession.objects.filter(student=student)
+    visible = set(permissions.scope_sessions(own_sessions, actor).values_list("pk", flat=True))
+    decryptable = set(
+        access.sessions_with_decrypted_access(actor)
+        .filter(pk__in=own_sessions.values("pk"))
+        .values_list("pk", flat=True)
+    )
     buffer = io.BytesIO()
     manifest: dict[str, Any] = {
         "format": "proctor-dsar-v1",
@@ -240,6 +253,8 @@ def student_data_export(*, student: AbstractBaseUser, actor: AbstractBaseUser) -
             )
         }
         for session in selectors.student_sessions_at(student=student):
+            if session.pk not in visible:
+                continue
             base = f"sessions/{session.pk}"
             info = {
                 "id": session.pk, "exam": session.exam.title,
@@ -254,6 +269,13 @@ def student_data_export(*, student: AbstractBaseUser, actor: AbstractBaseUser) -
                     "cause": shredded[session.pk].cause,
                     "kept_aggregates": shredded[session.pk].aggregates,
                 }
+            if session.pk not in decryptable:
+                info["withheld"] = (
+                    "The session's incidents, review and evidence are exported once it "
+                    "has ended."
+                )
+                add(f"{base}/session.json", _json(info), "session")
+                continue
             add(f"{base}/session.json", _json(info), "session")
             incidents = [
                 {"kind": i.kind, "severity": i.severity, "started_at": i.started_at,
@@ -269,6 +291,13 @@ def student_data_export(*, student: AbstractBaseUser, actor: AbstractBaseUser) -
                 for d in ReviewDecision.objects.filter(session=session).select_related("incident")
             ]
             add(f"{base}/review_decisions.json", _json(decisions), "review_decisions")
+            appeal = Appeal.objects.filter(session=session).first()
+            if appeal is not None:
+                add(
+                    f"{base}/appeal.json",
+                    _json({"text": appeal.text, "at": appeal.created_at}),
+                    "appeal",
+                )
             for evidence in Evidence.objects.filter(session=session).order_by("seq"):
                 with evidence.image.open("rb") as handle:
                     add(f"{base}/evidence/{evidence.seq:06d}.jpg", handle.read(), "evidence")
@@ -427,7 +456,7 @@ def break_glass_request(
 
     Raises NotAllowed, BreakGlassRefused (no reason, no originals kept).
     """
-    if not permissions.can_request_break_glass(actor, session):
+    if not access.can_request_break_glass(actor, session):
         raise not_found()
     if len(reason.strip()) < 10:
         raise BreakGlassRefused(
@@ -514,10 +543,14 @@ def break_glass_reject(*, grant: BreakGlassGrant, actor: AbstractBaseUser) -> Br
 def original_frame_open(
     *, frame: OriginalFrame, actor: AbstractBaseUser, now: datetime | None = None
 ) -> bytes:
-    """The raw frame, for the holder of an active, approved grant on its session.
+    """The raw frame, for the holder of an active, approved grant on its session who may
+    still read the session's decrypted content (privacy/access.py).
 
-    Raises BreakGlassRefused otherwise (audited as a refusal).
+    Raises NotAllowed when they may not read it, BreakGlassRefused without a grant
+    (audited as a refusal).
     """
+    if not access.can_read_decrypted(actor, frame.session):
+        raise not_found()
     now = now or timezone.now()
     grant = (
         BreakGlassGrant.objects.filter(

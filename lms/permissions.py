@@ -1,14 +1,15 @@
 """Who may use the LMS integrations, and for what. Decided here and nowhere else.
 
-Course-level access itself is exams/permissions.py's; this module adds API keys, which
-act for their institution within the scopes they were granted.
+Course-level access itself is exams/permissions.py's, and who reads decrypted content is
+privacy/access.py's; this module adds API keys, which act for their institution within
+the scopes they were granted.
 """
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from exams.models import Course, CourseStaff, Institution
+from exams.models import Course, CourseStaff, ExamSession, Institution
 
 # The course-level rules this surface applies as they are, so its adapters ask one module.
 from exams.permissions import (
@@ -21,12 +22,14 @@ from exams.permissions import (
     is_institution_admin,
 )
 from lms.models import ApiKey
+from privacy import access
 
 __all__ = [
-    "API_INCIDENT_PAYLOAD", "API_READ", "API_WRITE", "MANAGER_ROLES", "PAYLOAD_ROLES",
-    "User", "api_can_manage_course", "api_can_read_incident_payload", "api_courses",
-    "api_institutions_for_new_course", "api_may_use", "can_manage_course", "can_view_session",
-    "courses_for_staff", "institutions_administered", "is_institution_admin",
+    "API_INCIDENT_PAYLOAD", "API_READ", "API_WRITE", "MANAGER_ROLES", "User",
+    "api_can_manage_course", "api_can_read_incident_payload", "api_courses",
+    "api_institutions_for_new_course", "api_may_use", "api_sessions_with_payload_access",
+    "can_manage_course", "can_view_session", "courses_for_staff", "institutions_administered",
+    "is_institution_admin",
 ]
 
 # --- REST API callers (lms/api/) ---------------------------------------------------------
@@ -39,7 +42,6 @@ API_READ = "read"
 API_WRITE = "write"
 API_INCIDENT_PAYLOAD = "incident_payload"
 MANAGER_ROLES = frozenset({CourseStaff.Role.INSTRUCTOR})
-PAYLOAD_ROLES = frozenset({CourseStaff.Role.REVIEWER})
 
 
 def _key_allows(api_key: ApiKey, scope: str) -> bool:
@@ -83,12 +85,20 @@ def api_institutions_for_new_course(user: User, api_key: ApiKey | None) -> Query
     return institutions_administered(user)
 
 
-def api_can_read_incident_payload(user: User, api_key: ApiKey | None, course: Course) -> bool:
-    """Incidents' details are for the course's reviewers, its institution's admins and
-    keys granted the ``incident_payload`` scope; everyone else sees them withheld."""
+def api_sessions_with_payload_access(
+    user: User, api_key: ApiKey | None
+) -> QuerySet[ExamSession]:
+    """Sessions whose decrypted details (incidents' payload, review notes) the caller may
+    read: a key granted ``incident_payload``, for its institution's sessions; a person,
+    by the one rule of privacy/access.py (so instructors see them withheld)."""
     if api_key is not None:
-        return (
-            api_key.has_scope(API_INCIDENT_PAYLOAD)
-            and course.institution_id == api_key.institution_id
-        )
-    return is_course_staff(user, course, roles=PAYLOAD_ROLES)
+        if not api_key.has_scope(API_INCIDENT_PAYLOAD):
+            return ExamSession.objects.none()
+        return ExamSession.objects.filter(exam__course__institution_id=api_key.institution_id)
+    return access.sessions_with_decrypted_access(user)
+
+
+def api_can_read_incident_payload(
+    user: User, api_key: ApiKey | None, session: ExamSession
+) -> bool:
+    return api_sessions_with_payload_access(user, api_key).filter(pk=session.pk).exists()

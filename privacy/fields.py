@@ -15,7 +15,7 @@ attribute access. Consequences worth knowing:
 * Reading a value that was copied from another row, field or session raises
   DecryptionFailed; reading one of a shredded session raises SessionShredded.
 * Decrypting here is for code. Showing plaintext to a person goes through
-  ``lifecycle.services.record_reveal`` (permission check plus audit entry).
+  ``privacy.services.record_reveal`` (privacy/access.py's rule plus an audit entry).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Decryption for a person: each one is authorized here and written to the audit trail.
 
 Code reads encrypted attributes directly (privacy/fields.py); showing plaintext to a
-person goes through these functions. They raise privacy.errors.NotAllowed, which the
-edges turn into 404 (forbidden looks like missing).
+person goes through these functions. Who may is the one rule of privacy/access.py. They
+raise privacy.errors.NotAllowed, which the edges turn into 404 (forbidden looks like
+missing).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 
 from audit.services import audit_record
-from exams import permissions
 from exams.models import ExamSession
+from privacy import access
 from privacy.errors import NotAllowed
 
 
@@ -51,10 +52,11 @@ def record_reveal(
 ) -> dict[str, Any]:
     """The decrypted ``fields`` of ``record`` (which has a ``session``), for a person.
 
-    Raises NotAllowed unless the actor may decrypt that session; every success is audited.
+    Raises NotAllowed unless the actor may read that session's decrypted content
+    (privacy/access.py); every success is audited.
     """
     session = record.session
-    if not permissions.can_decrypt_session(actor, session):
+    if not access.can_read_decrypted(actor, session):
         raise not_found()
     with transaction.atomic():
         values = {name: getattr(record, name) for name in fields}
@@ -75,7 +77,7 @@ def session_data_reveal(
     instead of one per row. After it returns, read the records' encrypted attributes as
     usual. Raises NotAllowed.
     """
-    if not permissions.can_decrypt_session(actor, session):
+    if not access.can_read_decrypted(actor, session):
         raise not_found()
     audit_record(
         actor=actor, action="privacy.decrypt", session=session,
@@ -86,7 +88,7 @@ def session_data_reveal(
 def evidence_open(*, actor: AbstractBaseUser, evidence: models.Model, reason: str = "") -> bytes:
     """The decrypted anonymized image of a monitoring.Evidence row. Raises NotAllowed;
     audited."""
-    if not permissions.can_decrypt_session(actor, evidence.session):
+    if not access.can_read_decrypted(actor, evidence.session):
         raise not_found()
     with transaction.atomic():
         with evidence.image.open("rb") as handle:

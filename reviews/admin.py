@@ -2,7 +2,9 @@
 
 Reviewers must not rewrite what happened: nothing here can be added, changed or deleted
 through the admin (decisions are made on the review pages, through services). Rows are
-scoped to the courses the user staffs.
+scoped to the courses the user staffs; their decrypted details and evidence images only
+to those privacy/access.py allows (EncryptedFieldsAdminMixin), so an instructor reads the
+metadata of their courses' incidents here, never what is encrypted.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class IncidentAdmin(EncryptedFieldsAdminMixin, ReadOnlyHistoryAdmin):
 
 
 @admin.register(Evidence)
-class EvidenceAdmin(ReadOnlyHistoryAdmin):
+class EvidenceAdmin(EncryptedFieldsAdminMixin, ReadOnlyHistoryAdmin):
     list_display = ["session", "seq", "captured_at", "incident", "width", "height"]
     list_filter = [("session__exam__course", RelatedOnly)]
     date_hierarchy = "captured_at"

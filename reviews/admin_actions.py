@@ -3,7 +3,9 @@
 Kept apart from the admin classes so that both exams/admin.py (sessions) and
 reviews/admin.py (incidents) can use them without importing each other. Access: the
 admin's own scoping (CourseScopedAdmin) limits the rows; dismissing also needs the right
-to review the course (reviews/permissions.py), which instructors do not have.
+to review the course (reviews/permissions.py), which instructors do not have. The CSV
+exports hold metadata only (no decrypted field, no image: see the selectors), so the
+course scoping is their whole rule; decrypted content is privacy/access.py's.
 """
 
 from __future__ import annotations

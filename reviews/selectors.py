@@ -181,15 +181,14 @@ def session_for_review(*, reviewer: User, session_id) -> ExamSession | None:
 
 
 def session_for_student(*, student: User, session_id) -> ExamSession | None:
-    """The student's own ended session, else None (another's looks missing)."""
-    session = (
-        ExamSession.objects.select_related("exam__course")
-        .filter(pk=session_id, student_id=student.pk)
+    """The student's own ended session, else None (another's, or a running one, looks
+    missing)."""
+    return (
+        permissions.own_reportable_sessions(student)
+        .select_related("exam__course")
+        .filter(pk=session_id)
         .first()
     )
-    if session is None or not permissions.can_see_own_report(student, session):
-        return None
-    return session
 
 
 def incident_for_review(*, reviewer: User, incident_id: int) -> Incident | None:
@@ -201,6 +200,7 @@ def incident_for_review(*, reviewer: User, incident_id: int) -> Incident | None:
 
 
 def evidence_for_viewer(*, user: User, evidence_id: int) -> Evidence | None:
+    """The evidence row if the user may see its image (privacy/access.py), else None."""
     evidence = (
         Evidence.objects.select_related("session__exam__course")
         .filter(pk=evidence_id)

@@ -19,7 +19,7 @@ from exams.models import (
     InstitutionMembership,
 )
 from monitoring.models import Evidence, Incident
-from reviews.models import ReviewDecision
+from reviews.models import Appeal, ReviewDecision
 
 PASSWORD = "correct-horse-battery"  # noqa: S105  (test users only)
 
@@ -132,6 +132,15 @@ class ReviewDecisionFactory(factory.django.DjangoModelFactory):
     session = factory.LazyAttribute(lambda d: d.incident.session)
     reviewer = factory.SubFactory(UserFactory, is_staff=True)
     decision = ReviewDecision.Decision.CONFIRM
+
+
+class AppealFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Appeal
+
+    session = factory.SubFactory(ExamSessionFactory)
+    author = factory.LazyAttribute(lambda a: a.session.student)
+    text = "The flagged moment was me reading the exam sheet."
 
 
 class AuditEventFactory(factory.django.DjangoModelFactory):

@@ -193,20 +193,29 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class DecryptedDetailsMixin:
-    """Shows encrypted fields only to callers permitted for the row's course, and notes
-    each shown row in ``context["revealed"]`` for the view to audit."""
+    """Shows encrypted fields only to callers permitted for the row's session
+    (lms.permissions.api_sessions_with_payload_access: the one rule of privacy/access.py,
+    plus API keys), and notes each shown row in ``context["revealed"]`` for the view to
+    audit."""
 
     context: dict[str, Any]
+    parent: Any
 
     def _may_read_details(self, row: Incident | ReviewDecision) -> bool:
-        request = self.context["request"]
-        cache = self.context.setdefault("details_access", {})
-        course = row.session.exam.course
-        if course.pk not in cache:
-            cache[course.pk] = permissions.api_can_read_incident_payload(
-                request.user, request.auth, course
+        access = self.context.setdefault("details_access", {})
+        if row.session_id not in access:
+            # Decide for the whole page at once: one query, however many sessions it spans.
+            listing = isinstance(self.parent, serializers.ListSerializer)
+            page = self.parent.instance if listing else None
+            session_ids = {r.session_id for r in page or []} | {row.session_id}
+            request = self.context["request"]
+            allowed = set(
+                permissions.api_sessions_with_payload_access(request.user, request.auth)
+                .filter(pk__in=session_ids)
+                .values_list("pk", flat=True)
             )
-        return cache[course.pk]
+            access.update({pk: pk in allowed for pk in session_ids})
+        return access[row.session_id]
 
     def _reveal(self, row: Incident | ReviewDecision, field: str) -> Any:
         if not self._may_read_details(row):

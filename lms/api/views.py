@@ -216,7 +216,10 @@ class CourseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         "remove). Idempotent: sending the same list again changes nothing.",
     )
     @action(detail=True, methods=["get", "put"], url_path="enrollments")
-    def enrollments(self, request: Request, pk: str | None = None) -> Response:
+    def enrollments(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> Response:
+        # ``format``: the router's suffix route (…/enrollments.json) passes it.
         course = self.get_object()
         if request.method == "GET":
             page = self.paginate_queryset(selectors.enrollment_list(course=course))

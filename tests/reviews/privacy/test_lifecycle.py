@@ -153,6 +153,7 @@ def test_apply_retention_command_reports_what_it_did(session, capsys):
 
 def test_student_data_export_holds_every_planted_item(session, reviewer, student):
     canaries = plant(session, reviewer)
+    _ended(session, days_ago=0)
 
     data = services.student_data_export(student=student, actor=student)
 
