@@ -164,7 +164,7 @@ SECTIONS: list[Callable[[Context], None]] = [section_stages, section_end_to_end]
 
 
 def section_behaviour(ctx: Context) -> None:
-    """Behaviour analysis on top of the privacy core (issue 5, ``benchmarks/_analysis.py``)."""
+    """Behaviour analysis on top of the privacy core (``benchmarks/_analysis.py``)."""
     from _analysis import print_analysis_speed
 
     print_analysis_speed()

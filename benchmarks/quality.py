@@ -137,7 +137,7 @@ SECTIONS = [section_faces, section_irreversibility]
 
 
 def section_incidents() -> None:
-    """Incident recall and precision per second (issue 5, ``benchmarks/_incidents.py``)."""
+    """Incident recall and precision per second (``benchmarks/_incidents.py``)."""
     from _incidents import print_incident_quality
 
     print_incident_quality()

@@ -9,7 +9,7 @@ sending that frame until a reviewer's ``/ws/monitoring/live/`` socket receives a
 the incident: validation, broker, worker (decode, both detectors, anonymization, face
 mesh, rules, evidence, commit), channel layer, live row. Capture times advance 0.7 s per
 frame (faster than real time, within the 60 s the server allows ahead), so the rules'
-durations pass without waiting. Target (issue 6): p95 under 1 s. Shared 2-core machine:
+durations pass without waiting. Target: p95 under 1 s. Shared 2-core machine:
 expect noise.
 """
 

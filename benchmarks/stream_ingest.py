@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/proctor_bench \
         .venv/bin/python benchmarks/stream_ingest.py
 
-Targets (issue 6): at least 500 frames/s accepted by ONE Daphne process, p99 latency of
+Targets: at least 500 frames/s accepted by ONE Daphne process, p99 latency of
 the ``accepted`` answer (frame validated, published to Redis, receipt committed) under
 100 ms. No worker runs, so this measures the socket path alone; the queue is dropped with
 the private Redis at the end. Each simulated student stays within the server's own rate

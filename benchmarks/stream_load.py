@@ -8,7 +8,7 @@ spread), keeps every frame until it is acked and resends accepted-but-unacked fr
 20 s, as the page does. A reviewer watches the live view. Printed: frames lost (sent but
 never processed), frame -> incident latency (from sending the frame whose capture time
 completes ``no_face_min_s`` to the reviewer's row listing the incident), worker backlog,
-and CPU per frame and per session so that a cluster can be sized. Targets (issue 6):
+and CPU per frame and per session so that a cluster can be sized. Targets:
 100 students for 5 minutes, zero lost, p95 < 2 s. BENCH_STUDENTS, BENCH_DURATION_S and
 BENCH_WORKERS change the set-up (BENCH_WORKER_ARGS adds celery worker options, e.g.
 --pool=solo). Shared 2-core machine: expect noise.

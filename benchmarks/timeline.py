@@ -1,6 +1,6 @@
 """Benchmark: render the review timeline of a session with 10,000 incidents.
 
-Target (issue 9): under 300 ms per page, with a number of queries that does not depend on
+Target: under 300 ms per page, with a number of queries that does not depend on
 the number of incidents. Run from the repository root:
 
     python benchmarks/timeline.py [--incidents 10000] [--observations 3600] [--runs 15]

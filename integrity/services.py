@@ -18,7 +18,7 @@ commits or rolls back with it::
 
 ``data`` holds ids, enum values, ISO times, counts and hex digests only: never names,
 e-mail addresses, notes, reasons or other free text, because leaves are never removed and
-erasure works by destroying a session's key (issue 7's crypto-shredding). To commit to a
+erasure works by destroying a session's key (crypto-shredding). To commit to a
 personal value, pass ``integrity_commitment(value)`` (a keyed digest). Strings over 128
 characters and floats are refused (IntegrityEntryRefused).
 

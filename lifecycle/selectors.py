@@ -43,7 +43,7 @@ def sessions_due_for_retention(*, now: datetime) -> QuerySet[ExamSession]:
 def sessions_with_open_review(queryset: QuerySet[ExamSession]) -> QuerySet[ExamSession]:
     """Sessions whose review is open: incidents still pending and no closing decision.
 
-    Appeals (issue 9) extend this: an open appeal keeps the review open.
+    An open appeal keeps the review open.
     """
     pending = Incident.objects.filter(session=OuterRef("pk"), status=Incident.Status.PENDING)
     closed = ReviewDecision.objects.filter(

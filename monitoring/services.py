@@ -27,12 +27,14 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from audit.services import audit_record
-from exams.models import Check, Enrollment, Exam, ExamSession
+from exams.kinds import KIND_CHECK
+from exams.models import Enrollment, Exam, ExamSession
 from monitoring import analysis, incidents, push
 from monitoring.errors import SessionNotFound, SessionNotStreaming, TicketInvalid
 from monitoring.evidence import evidence_store
 from monitoring.models import Incident, LiveState, Receipt, StreamTicket
 from monitoring.observations import observation_record
+from monitoring.selectors import live_row
 from privacy.crypto import record_aad, seal, unseal
 from privacy.errors import PrivacyError
 from privacy.keys import data_key_for_session
@@ -770,7 +772,9 @@ def event_process(
                 _apply_incident_event(
                     session=session, live=live, event=event, t0_ms=t0_ms, ended_at=ended_at
                 )
-        elif Check.BROWSER in enabled and kind in BROWSER_EVENTS:
+        elif kind in BROWSER_EVENTS and KIND_CHECK[BROWSER_EVENTS[kind][0]] in enabled:
+            # Each kind counts under its check in the registry: a stopped camera under the
+            # camera-blocked check, tab and focus events under the browser check.
             incident_kind, action = BROWSER_EVENTS[kind]
             # Once the session has ended nothing opens; an event still in flight may only
             # close what the end closed (live_state_session_ended), as of its time.
@@ -897,8 +901,6 @@ def _after_processed(
 
 def live_push(*, session: ExamSession) -> None:
     """Send the session's live row to the reviewers watching its course."""
-    from monitoring.selectors import live_row
-
     session = ExamSession.objects.select_related("exam__course", "student", "live_state").get(
         pk=session.pk
     )

@@ -3,7 +3,7 @@
 File names carry the session: ``<area>/<session uuid>/<random>.bin``. The sealed bytes are
 bound to that exact name, so a file copied to another name or session does not open.
 The wrapper sits on top of any Django storage (``inner``: the alias in ``STORAGES``),
-so the local filesystem and the object store (issue 8) both receive only ciphertext.
+so the local filesystem and the object store both receive only ciphertext.
 """
 
 from __future__ import annotations
