@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ValidationError
 
 from exams import kinds
+from exams.management.commands.kinds_doc import kinds_markdown
 from exams.models import Check, validate_suspicion_weights, validate_waivable_checks
 from monitoring.models import Incident
 from monitoring.services import BROWSER_EVENTS
@@ -53,3 +56,8 @@ def test_suspicion_weights_name_registered_kinds_only():
     validate_suspicion_weights({"tab_hidden": 0.5})
     with pytest.raises(ValidationError, match="Unknown incident kind 'camera_off'"):
         validate_suspicion_weights({"camera_off": 1})
+
+
+def test_the_docs_page_of_kinds_is_the_registry():
+    page = Path(__file__).resolve().parents[2] / "docs" / "kinds.md"
+    assert page.read_text() == kinds_markdown(), "run `manage.py kinds_doc > docs/kinds.md`"
