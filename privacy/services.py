@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from exams import permissions
 from exams.models import ExamSession
@@ -59,7 +60,7 @@ def record_reveal(
     with transaction.atomic():
         values = {name: getattr(record, name) for name in fields}
         audit_record(
-            actor=actor, action="privacy.decrypt", session=session,
+            actor=actor, action=AuditAction.PRIVACY_DECRYPT, session=session,
             target=f"{record._meta.label_lower}:{record.pk}", reason=reason,
             detail={"fields": fields},
         )
@@ -78,7 +79,7 @@ def session_data_reveal(
     if not permissions.can_decrypt_session(actor, session):
         raise not_found()
     audit_record(
-        actor=actor, action="privacy.decrypt", session=session,
+        actor=actor, action=AuditAction.PRIVACY_DECRYPT, session=session,
         target=f"session:{session.pk}", reason=reason, detail={"what": what},
     )
 
@@ -92,7 +93,7 @@ def evidence_open(*, actor: AbstractBaseUser, evidence: models.Model, reason: st
         with evidence.image.open("rb") as handle:
             data = handle.read()
         audit_record(
-            actor=actor, action="privacy.decrypt", session=evidence.session,
+            actor=actor, action=AuditAction.PRIVACY_DECRYPT, session=evidence.session,
             target=f"{evidence._meta.label_lower}:{evidence.pk}", reason=reason,
             detail={"fields": ["image"]},
         )
