@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import Model
 
+from audit.actions import AuditAction, audit_action, exported_action
 from audit.models import AuditEvent
 from integrity.services import MAX_STRING_CHARS, Kind, integrity_append, integrity_commitment
 
@@ -19,7 +20,7 @@ from integrity.services import MAX_STRING_CHARS, Kind, integrity_append, integri
 def audit_record(
     *,
     actor: AbstractBaseUser | AnonymousUser | None,
-    action: str,
+    action: AuditAction,
     session: Model | None = None,
     course: Model | None = None,
     target: str = "",
@@ -33,7 +34,11 @@ def audit_record(
 
     A refusal is recorded too (``action`` ending in ``.refused``), so that probing for
     other students' sessions or for exams outside their window leaves a trace.
+
+    ``action`` must be registered in audit/actions.py: any other string raises
+    UnknownAuditAction, so the registry stays the one list of what the trail holds.
     """
+    action = audit_action(action)
     if actor is not None and not actor.is_authenticated:
         actor = None
     if course is None and session is not None:
@@ -41,7 +46,7 @@ def audit_record(
     with transaction.atomic():
         event = AuditEvent.objects.create(
             actor=actor,
-            action=action,
+            action=action.value,
             session=session,
             course=course,
             target=target,
@@ -54,7 +59,7 @@ def audit_record(
             session=session,
             data={
                 "audit_event_id": event.pk,
-                "action": action[:MAX_STRING_CHARS],
+                "action": action.value[:MAX_STRING_CHARS],
                 "actor_id": actor.pk if actor is not None else None,
                 "course_id": course.pk if course is not None else None,
                 "target": (
@@ -69,5 +74,5 @@ def export_record(*, actor: AbstractBaseUser, what: str, count: int) -> AuditEve
     """Audit an export of review data (it leaves the system, so it leaves a trace)."""
     with transaction.atomic():
         return audit_record(
-            actor=actor, action=f"review.{what}_exported", detail={"count": count}
+            actor=actor, action=exported_action(what), detail={"count": count}
         )

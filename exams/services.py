@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.actions import AuditAction, session_transition_action
 from audit.services import audit_record
 from exams import selectors
 from exams.errors import ExamError, ExamNotOpen, IllegalTransition, NotEnrolled
@@ -56,7 +57,7 @@ _VERBS = {
 
 @contextlib.contextmanager
 def _audited_refusal(
-    *, actor: AbstractBaseUser | None, action: str, session: ExamSession | None = None,
+    *, actor: AbstractBaseUser | None, action: AuditAction, session: ExamSession | None = None,
     exam: Exam | None = None,
 ) -> Iterator[None]:
     try:
@@ -64,7 +65,7 @@ def _audited_refusal(
     except ExamError as exc:
         audit_record(
             actor=actor,
-            action=f"{action}.refused",
+            action=action,
             session=session,
             course=exam.course if exam is not None else None,
             reason=str(exc),
@@ -94,7 +95,9 @@ def _transition(
         session_ended.send(
             sender=ExamSession, session=session, ended_at=session.ended_at or timezone.now()
         )
-    audit_record(actor=actor, action=f"session.{name}", session=session, reason=reason)
+    audit_record(
+        actor=actor, action=session_transition_action(name), session=session, reason=reason
+    )
     integrity_record_log(record_type="exam_session", record=session, change=name)
     return session
 
@@ -109,7 +112,7 @@ def session_open(
     when a new session would begin outside the exam's window.
     """
     now = now or timezone.now()
-    with _audited_refusal(actor=student, action="session.open", exam=exam):
+    with _audited_refusal(actor=student, action=AuditAction.SESSION_OPEN_REFUSED, exam=exam):
         if not Enrollment.objects.filter(course_id=exam.course_id, student=student).exists():
             raise NotEnrolled(
                 f"You are not enrolled in {exam.course}; ask your instructor to add you."
@@ -127,7 +130,7 @@ def session_open(
                 session = ExamSession.objects.create(
                     exam=exam, student=student, client_info=client_info or {}, created_at=now
                 )
-                audit_record(actor=student, action="session.open", session=session)
+                audit_record(actor=student, action=AuditAction.SESSION_OPEN, session=session)
                 integrity_record_log(record_type="exam_session", record=session, change="created")
         except IntegrityError:
             # A concurrent request created it first: the unique constraint decided.
@@ -136,7 +139,9 @@ def session_open(
 
 
 def session_consent(*, session: ExamSession, actor: AbstractBaseUser) -> ExamSession:
-    with _audited_refusal(actor=actor, action="session.consent", session=session):
+    with _audited_refusal(
+        actor=actor, action=AuditAction.SESSION_CONSENT_REFUSED, session=session
+    ):
         with transaction.atomic():
             return _transition(
                 session=session, name="consent", actor=actor, consented_at=timezone.now()
@@ -144,7 +149,9 @@ def session_consent(*, session: ExamSession, actor: AbstractBaseUser) -> ExamSes
 
 
 def session_camera_check(*, session: ExamSession, actor: AbstractBaseUser) -> ExamSession:
-    with _audited_refusal(actor=actor, action="session.camera_check", session=session):
+    with _audited_refusal(
+        actor=actor, action=AuditAction.SESSION_CAMERA_CHECK_REFUSED, session=session
+    ):
         with transaction.atomic():
             return _transition(
                 session=session, name="camera_check", actor=actor,
@@ -159,7 +166,7 @@ def session_start(
     when the session is not camera-checked (including a second start)."""
     now = now or timezone.now()
     exam = session.exam
-    with _audited_refusal(actor=actor, action="session.start", session=session):
+    with _audited_refusal(actor=actor, action=AuditAction.SESSION_START_REFUSED, session=session):
         if session.state == State.CAMERA_CHECKED and not exam.is_open(now):
             raise ExamNotOpen(
                 f"{exam.title} closed at {exam.closes_at:%Y-%m-%d %H:%M} UTC "
@@ -174,7 +181,7 @@ def session_start(
 
 
 def session_submit(*, session: ExamSession, actor: AbstractBaseUser) -> ExamSession:
-    with _audited_refusal(actor=actor, action="session.submit", session=session):
+    with _audited_refusal(actor=actor, action=AuditAction.SESSION_SUBMIT_REFUSED, session=session):
         with transaction.atomic():
             return _transition(
                 session=session, name="submit", actor=actor, ended_at=timezone.now(),
@@ -188,7 +195,9 @@ def session_terminate(
     """Staff end a session early; the reason is shown to the student and audited."""
     if not reason.strip():
         raise ExamError("Give a reason for terminating the session; the student will see it.")
-    with _audited_refusal(actor=actor, action="session.terminate", session=session):
+    with _audited_refusal(
+        actor=actor, action=AuditAction.SESSION_TERMINATE_REFUSED, session=session
+    ):
         with transaction.atomic():
             return _transition(
                 session=session, name="terminate", actor=actor, reason=reason,

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from exams import selectors, services
 from exams.errors import ExamError
@@ -46,7 +47,7 @@ def _own_session(request: HttpRequest, session_id: UUID) -> ExamSession:
         # Probing for someone else's session (or a made-up id) leaves a trace.
         audit_record(
             actor=request.user,
-            action="session.view.refused",
+            action=AuditAction.SESSION_VIEW_REFUSED,
             target=f"session:{session_id}",
             reason="Not the requester's session, or no such session.",
         )

@@ -30,6 +30,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.models import AuditEvent
 from audit.services import audit_record
 from exams import permissions
@@ -128,7 +129,7 @@ def session_shred(
             aggregates=aggregates, objects_deleted=object_count, shredded_at=now,
         )
         audit_record(
-            actor=actor, action="privacy.shred", session=session,
+            actor=actor, action=AuditAction.PRIVACY_SHRED, session=session,
             target=f"session:{session.pk}", reason=ShredRecord.Cause(cause).label,
             detail={"objects_deleted": object_count, "aggregates": aggregates},
         )
@@ -158,7 +159,7 @@ def original_frames_purge_expired(*, now: datetime) -> int:
             name = frame.image.name
             frame.delete()
             audit_record(
-                actor=None, action="privacy.original.purge", session=frame.session,
+                actor=None, action=AuditAction.PRIVACY_ORIGINAL_PURGE, session=frame.session,
                 target=f"privacy.originalframe:seq={frame.seq}",
             )
             transaction.on_commit(lambda name=name: evidence_storage().delete(name))
@@ -189,7 +190,7 @@ def retention_apply(*, now: datetime | None = None, limit: int | None = None) ->
     report.originals_purged = original_frames_purge_expired(now=now)
     if report.shredded or report.held or report.originals_purged:
         audit_record(
-            actor=None, action="privacy.retention.run",
+            actor=None, action=AuditAction.PRIVACY_RETENTION_RUN,
             detail={
                 "at": now.isoformat(), "shredded": len(report.shredded),
                 "held_open_review": report.held, "originals_purged": report.originals_purged,
@@ -315,7 +316,7 @@ def student_data_export(*, student: AbstractBaseUser, actor: AbstractBaseUser) -
         manifest["counts"] = dict(manifest["counts"])
         archive.writestr("manifest.json", _json(manifest))
         audit_record(
-            actor=actor, action="privacy.export", target=f"user:{student.pk}",
+            actor=actor, action=AuditAction.PRIVACY_EXPORT, target=f"user:{student.pk}",
             detail={"files": len(manifest["files"]), "counts": manifest["counts"]},
         )
     return buffer.getvalue()
@@ -348,7 +349,8 @@ def erasure_request(
             student=student, institution=institution, requested_by=actor
         )
         audit_record(
-            actor=actor, action="privacy.erasure.request", target=f"erasure:{request.pk}",
+            actor=actor, action=AuditAction.PRIVACY_ERASURE_REQUEST,
+            target=f"erasure:{request.pk}",
             reason=reason, detail={"student": student.pk, "institution": institution.pk},
         )
     return request
@@ -386,7 +388,8 @@ def erasure_decide(
             shredded = 0
             if approve:
                 audit_record(
-                    actor=actor, action="privacy.erasure.approve", target=target, reason=note,
+                    actor=actor, action=AuditAction.PRIVACY_ERASURE_APPROVE, target=target,
+                    reason=note,
                     detail={"student": request.student_id, "sessions": sessions.count()},
                 )
                 for session in sessions:
@@ -404,14 +407,17 @@ def erasure_decide(
             request.save()
             audit_record(
                 actor=actor,
-                action="privacy.erasure.complete" if approve else "privacy.erasure.reject",
+                action=(
+                    AuditAction.PRIVACY_ERASURE_COMPLETE if approve
+                    else AuditAction.PRIVACY_ERASURE_REJECT
+                ),
                 target=target, reason=note,
                 detail={"student": request.student_id, "sessions_shredded": shredded},
             )
             return request
     # Recorded after the (empty) transaction, so the refusal stays in the trail.
     audit_record(
-        actor=actor, action="privacy.erasure.refused", target=f"erasure:{request.pk}",
+        actor=actor, action=AuditAction.PRIVACY_ERASURE_REFUSED, target=f"erasure:{request.pk}",
         reason="; ".join(blocked),
     )
     raise ErasureBlocked(
@@ -470,7 +476,7 @@ def break_glass_request(
             session=session, requested_by=actor, reason=reason.strip()
         )
         audit_record(
-            actor=actor, action="privacy.break_glass.request", session=session,
+            actor=actor, action=AuditAction.PRIVACY_BREAK_GLASS_REQUEST, session=session,
             target=f"break_glass:{grant.pk}", reason=grant.reason,
         )
     return grant
@@ -487,7 +493,7 @@ def break_glass_approve(
     now = now or timezone.now()
     if actor.pk == grant.requested_by_id:
         audit_record(
-            actor=actor, action="privacy.break_glass.refused", session=grant.session,
+            actor=actor, action=AuditAction.PRIVACY_BREAK_GLASS_REFUSED, session=grant.session,
             target=f"break_glass:{grant.pk}", reason="self-approval",
         )
         raise BreakGlassRefused(
@@ -507,7 +513,7 @@ def break_glass_approve(
         grant.expires_at = now + timedelta(minutes=settings.PROCTOR_BREAK_GLASS_GRANT_MIN)
         grant.save()
         audit_record(
-            actor=actor, action="privacy.break_glass.approve", session=grant.session,
+            actor=actor, action=AuditAction.PRIVACY_BREAK_GLASS_APPROVE, session=grant.session,
             target=f"break_glass:{grant.pk}", reason=grant.reason,
             detail={"requested_by": grant.requested_by_id,
                     "expires_at": grant.expires_at.isoformat()},
@@ -533,7 +539,7 @@ def break_glass_reject(*, grant: BreakGlassGrant, actor: AbstractBaseUser) -> Br
         if not updated:
             raise IllegalRequestState(f"Break-glass grant {grant.pk} is already decided.")
         audit_record(
-            actor=actor, action="privacy.break_glass.reject", session=grant.session,
+            actor=actor, action=AuditAction.PRIVACY_BREAK_GLASS_REJECT, session=grant.session,
             target=f"break_glass:{grant.pk}",
         )
     grant.refresh_from_db()
@@ -562,7 +568,7 @@ def original_frame_open(
     )
     if grant is None:
         audit_record(
-            actor=actor, action="privacy.break_glass.refused", session=frame.session,
+            actor=actor, action=AuditAction.PRIVACY_BREAK_GLASS_REFUSED, session=frame.session,
             target=f"privacy.originalframe:{frame.pk}", reason="no active approved grant",
         )
         raise BreakGlassRefused(
@@ -573,7 +579,7 @@ def original_frame_open(
         with frame.image.open("rb") as handle:
             data = handle.read()
         audit_record(
-            actor=actor, action="privacy.break_glass.view", session=frame.session,
+            actor=actor, action=AuditAction.PRIVACY_BREAK_GLASS_VIEW, session=frame.session,
             target=f"privacy.originalframe:{frame.pk}", reason=grant.reason,
             detail={"grant": grant.pk, "seq": frame.seq},
         )

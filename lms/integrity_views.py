@@ -14,6 +14,7 @@ from uuid import UUID
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from exams.models import ExamSession
 from exams.permissions import scope_sessions
@@ -88,7 +89,7 @@ def session_proof(request: HttpRequest, session_id: UUID) -> JsonResponse:
     if session is None:
         # Probing for other students' sessions leaves a trace, as elsewhere.
         audit_record(
-            actor=request.user, action="integrity.proof.view.refused",
+            actor=request.user, action=AuditAction.INTEGRITY_PROOF_VIEW_REFUSED,
             target=f"session:{session_id}",
         )
         return _error(404, "No such session.")
@@ -99,7 +100,7 @@ def session_proof(request: HttpRequest, session_id: UUID) -> JsonResponse:
     except IntegrityLogError as exc:
         return _error(409, str(exc))
     audit_record(
-        actor=request.user, action="integrity.proof.view", session=session,
+        actor=request.user, action=AuditAction.INTEGRITY_PROOF_VIEW, session=session,
         target=f"session:{session.pk}",
     )
     return JsonResponse(bundle)

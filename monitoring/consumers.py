@@ -22,6 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from audit.actions import AuditAction, stream_duplicate_action, stream_rejected_action
 from monitoring import protocol, selectors, services, tasks
 from monitoring.analysis import check_frame_header
 from monitoring.errors import (
@@ -102,7 +103,7 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self._refuse(
-                protocol.CLOSE_UNAUTHENTICATED, "stream.connect.refused",
+                protocol.CLOSE_UNAUTHENTICATED, AuditAction.STREAM_CONNECT_REFUSED,
                 "Not logged in; log in again and reload the exam page.",
             )
             return
@@ -143,7 +144,7 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
                 raise ValueError("not an auth message")
         except (ValueError, KeyError, TypeError):
             await self._refuse(
-                protocol.CLOSE_BAD_REQUEST, "stream.auth.refused",
+                protocol.CLOSE_BAD_REQUEST, AuditAction.STREAM_AUTH_REFUSED,
                 "The first message must be {type: 'auth', session, ticket}.",
             )
             return
@@ -152,16 +153,16 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
                 token=ticket, user=self.user, session_id=session_id
             )
         except TicketInvalid as exc:
-            await self._refuse(protocol.CLOSE_UNAUTHENTICATED, "stream.auth.refused", str(exc),
-                               session_id=session_id)
+            await self._refuse(protocol.CLOSE_UNAUTHENTICATED, AuditAction.STREAM_AUTH_REFUSED,
+                               str(exc), session_id=session_id)
             return
         except SessionNotFound as exc:
-            await self._refuse(protocol.CLOSE_NOT_FOUND, "stream.auth.refused", str(exc),
-                               session_id=session_id)
+            await self._refuse(protocol.CLOSE_NOT_FOUND, AuditAction.STREAM_AUTH_REFUSED,
+                               str(exc), session_id=session_id)
             return
         except SessionNotStreaming as exc:
-            await self._refuse(protocol.CLOSE_SESSION_ENDED, "stream.auth.refused", str(exc),
-                               session_id=session_id)
+            await self._refuse(protocol.CLOSE_SESSION_ENDED, AuditAction.STREAM_AUTH_REFUSED,
+                               str(exc), session_id=session_id)
             return
         for timer in self.timers:
             timer.cancel()
@@ -223,7 +224,8 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
             except VisionError as exc:
                 raise FrameNotAnImage(str(exc)) from exc
         except SequenceOutOfRange as exc:
-            await self._error(stream, seq, exc.code, str(exc), audit="stream.frame.refused")
+            await self._error(stream, seq, exc.code, str(exc),
+                              audit=AuditAction.STREAM_FRAME_REFUSED)
             return
         except FrameRejected as exc:
             await self._reject(stream, seq, exc)
@@ -251,7 +253,8 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
             if not isinstance(message, dict):
                 raise FrameMalformed("JSON messages are objects with a 'type'.")
         except (ValueError, FrameRejected) as exc:
-            await self._error(stream, None, "malformed", str(exc), audit="stream.event.refused")
+            await self._error(stream, None, "malformed", str(exc),
+                              audit=AuditAction.STREAM_EVENT_REFUSED)
             return
         kind = message.get("type")
         if kind in ("event", "sync") and not self.bucket.take():
@@ -273,14 +276,14 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
             return
         if kind != "event" or self.purpose != StreamTicket.Purpose.EXAM:
             await self._error(stream, None, "malformed", f"Unknown message type {kind!r}.",
-                              audit="stream.event.refused")
+                              audit=AuditAction.STREAM_EVENT_REFUSED)
             return
         seq, name, captured_ms = message.get("seq"), message.get("kind"), message.get("t")
         detail = message.get("detail") if isinstance(message.get("detail"), dict) else {}
         if not isinstance(seq, int) or seq < 1 or not isinstance(captured_ms, int | float):
             await self._error(stream, None, "malformed",
                               "An event needs an integer seq >= 1 and a time t in ms.",
-                              audit="stream.event.refused")
+                              audit=AuditAction.STREAM_EVENT_REFUSED)
             return
         if name not in services.EVENT_KINDS:
             await self._reject(stream, seq, FrameMalformed(f"Unknown browser event {name!r}."))
@@ -288,7 +291,8 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
         try:
             self._check_sequence(stream, seq, float(captured_ms))
         except SequenceOutOfRange as exc:
-            await self._error(stream, seq, exc.code, str(exc), audit="stream.event.refused")
+            await self._error(stream, seq, exc.code, str(exc),
+                              audit=AuditAction.STREAM_EVENT_REFUSED)
             return
         await self._accept(
             stream, seq, float(captured_ms), tasks.process_event, kind=name,
@@ -338,7 +342,7 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
                 {"type": "ack", "stream": stream, "seq": seq, "duplicate": True}
             ))
             if self._first("duplicate"):
-                await self._audit(f"stream.{stream}.duplicate",
+                await self._audit(stream_duplicate_action(stream),
                                   f"{stream} {seq} was already received; not processed again.",
                                   {"seq": seq})
             return
@@ -363,14 +367,14 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
         self.audited.add(key)
         return True
 
-    async def _audit(self, action: str, reason: str, detail: dict[str, Any] | None = None,
+    async def _audit(self, action: AuditAction, reason: str, detail: dict[str, Any] | None = None,
                      session_id: str | None = None) -> None:
         await database_sync_to_async(services.stream_refusal_record)(
             actor=self.user, session_id=session_id or self.session_id, action=action,
             reason=reason, detail={"client": _client(self.scope), **(detail or {})},
         )
 
-    async def _refuse(self, code: int, action: str, reason: str,
+    async def _refuse(self, code: int, action: AuditAction, reason: str,
                       session_id: str | None = None) -> None:
         """Audit, tell the page why, and close with ``code``."""
         await self._audit(action, reason, {"close_code": code}, session_id=session_id)
@@ -386,7 +390,7 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
                 reason=str(exc), code=exc.code, audit=should_audit,
             )
         elif should_audit:
-            await self._audit(f"stream.{stream}.rejected", str(exc), {"seq": seq,
+            await self._audit(stream_rejected_action(stream), str(exc), {"seq": seq,
                                                                      "code": exc.code})
         await self.send(text_data=json.dumps(
             {"type": "reject", "stream": stream, "seq": seq, "code": exc.code,
@@ -394,7 +398,7 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
         ))
 
     async def _error(self, stream: str, seq: int | None, code: str, message: str, *,
-                     audit: str) -> None:
+                     audit: AuditAction) -> None:
         """A message refused for now: no ack, the page keeps it and may send it again."""
         if self._first(f"{audit}:{code}"):
             await self._audit(audit, message, {"seq": seq, "code": code})
@@ -405,11 +409,11 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
     async def _rate_limited(self, stream: str, seq: int) -> None:
         self.refusals += 1
         if self._first("rate"):
-            await self._audit("stream.rate_limited",
+            await self._audit(AuditAction.STREAM_RATE_LIMITED,
                               "Messages arrive faster than the rate limit; slow down.",
                               {"seq": seq})
         if self.refusals > MAX_REFUSALS:
-            await self._refuse(protocol.CLOSE_FLOOD, "stream.flood.closed",
+            await self._refuse(protocol.CLOSE_FLOOD, AuditAction.STREAM_FLOOD_CLOSED,
                                f"More than {MAX_REFUSALS} messages over the rate limit.")
             return
         await self.send(text_data=json.dumps(
@@ -422,7 +426,7 @@ class StudentStreamConsumer(AsyncWebsocketConsumer):
     async def _auth_timeout(self) -> None:
         await asyncio.sleep(AUTH_TIMEOUT_S)
         if self.session_id is None:
-            await self._refuse(protocol.CLOSE_AUTH_TIMEOUT, "stream.auth.refused",
+            await self._refuse(protocol.CLOSE_AUTH_TIMEOUT, AuditAction.STREAM_AUTH_REFUSED,
                                f"No ticket within {AUTH_TIMEOUT_S} s.")
 
     async def _watch_session(self) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 
 
@@ -34,7 +35,7 @@ class AuditedOriginValidator(OriginValidator):
 
 def _audit_refused_origin(origin: str, path: str) -> None:
     audit_record(
-        actor=None, action="stream.origin.refused", reason=f"Foreign Origin {origin!r}.",
+        actor=None, action=AuditAction.STREAM_ORIGIN_REFUSED, reason=f"Foreign Origin {origin!r}.",
         detail={"origin": origin, "path": path},
     )
 

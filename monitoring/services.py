@@ -26,6 +26,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from audit.actions import (
+    AuditAction,
+    stream_quarantined_action,
+    stream_rejected_action,
+)
 from audit.services import audit_record
 from exams.kinds import KIND_CHECK
 from exams.models import Enrollment, Exam, ExamSession
@@ -283,13 +288,13 @@ def receipt_reject(
             ).update(failed_at=now, failure=reason[:500])
         if audit:
             stream_refusal_record(
-                actor=actor, session_id=session_id, action=f"stream.{stream}.rejected",
+                actor=actor, session_id=session_id, action=stream_rejected_action(stream),
                 reason=reason, detail={"seq": seq, "code": code},
             )
 
 
 def stream_refusal_record(
-    *, actor: User, session_id: UUID | str | None, action: str, reason: str,
+    *, actor: User, session_id: UUID | str | None, action: AuditAction, reason: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Audit a refused socket or message (probing and abuse leave a trace)."""
@@ -353,7 +358,7 @@ def receipt_begin_delivery(
         if updated:
             logger.error("session %s: %s %s quarantined", session_id, stream, seq)
             stream_refusal_record(
-                actor=None, session_id=session_id, action=f"stream.{stream}.quarantined",
+                actor=None, session_id=session_id, action=stream_quarantined_action(stream),
                 reason=failure, detail={"seq": seq},
             )
     return False
@@ -368,7 +373,7 @@ def receipt_quarantine(*, session_id: UUID | str, stream: str, seq: int, reason:
         ).update(failed_at=timezone.now(), failure=reason[:500])
         if updated:
             stream_refusal_record(
-                actor=None, session_id=session_id, action=f"stream.{stream}.quarantined",
+                actor=None, session_id=session_id, action=stream_quarantined_action(stream),
                 reason=reason, detail={"seq": seq},
             )
     return bool(updated)

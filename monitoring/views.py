@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from exams import permissions
 from monitoring import selectors, services
@@ -31,7 +32,8 @@ def stream_ticket(request: HttpRequest, session_id: UUID) -> JsonResponse:
         session = selectors.session_get_for_stream(user=request.user, session_id=session_id)
     except Http404:
         audit_record(
-            actor=request.user, action="stream.ticket.refused", target=f"session:{session_id}",
+            actor=request.user, action=AuditAction.STREAM_TICKET_REFUSED,
+            target=f"session:{session_id}",
             reason="Not the requester's session, or no such session.",
         )
         raise

@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from exams.models import ExamSession
 from privacy import access
@@ -61,7 +62,7 @@ def record_reveal(
     with transaction.atomic():
         values = {name: getattr(record, name) for name in fields}
         audit_record(
-            actor=actor, action="privacy.decrypt", session=session,
+            actor=actor, action=AuditAction.PRIVACY_DECRYPT, session=session,
             target=f"{record._meta.label_lower}:{record.pk}", reason=reason,
             detail={"fields": fields},
         )
@@ -80,7 +81,7 @@ def session_data_reveal(
     if not access.can_read_decrypted(actor, session):
         raise not_found()
     audit_record(
-        actor=actor, action="privacy.decrypt", session=session,
+        actor=actor, action=AuditAction.PRIVACY_DECRYPT, session=session,
         target=f"session:{session.pk}", reason=reason, detail={"what": what},
     )
 
@@ -94,7 +95,7 @@ def evidence_open(*, actor: AbstractBaseUser, evidence: models.Model, reason: st
         with evidence.image.open("rb") as handle:
             data = handle.read()
         audit_record(
-            actor=actor, action="privacy.decrypt", session=evidence.session,
+            actor=actor, action=AuditAction.PRIVACY_DECRYPT, session=evidence.session,
             target=f"{evidence._meta.label_lower}:{evidence.pk}", reason=reason,
             detail={"fields": ["image"]},
         )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from audit.actions import action_label
+from audit.admin_filters import AuditActionFilter
 from audit.models import AuditEvent
 from exams.admin import CourseScopedAdmin, ReadOnlyHistoryAdmin, RelatedOnly
 from exams.models import ExamSession
@@ -61,11 +63,15 @@ class ReviewDecisionAdmin(EncryptedFieldsAdminMixin, ReadOnlyHistoryAdmin):
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyHistoryAdmin):
     course_path = "course"
-    list_display = ["created_at", "action", "actor", "course", "target"]
-    list_filter = ["action", ("course", RelatedOnly)]
+    list_display = ["created_at", "action", "what", "actor", "course", "target"]
+    list_filter = [AuditActionFilter, ("course", RelatedOnly)]
     search_fields = ["action", "actor__username", "target", "reason"]
     date_hierarchy = "created_at"
     list_select_related = ["actor", "course"]
+
+    @admin.display(description="What happened", ordering="action")
+    def what(self, obj: AuditEvent) -> str:
+        return action_label(obj.action)
 
 
 @admin.register(ExamSession)

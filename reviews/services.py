@@ -14,6 +14,7 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from audit.actions import AuditAction, incident_decided_action
 from audit.services import audit_record
 from exams.models import ExamSession
 from integrity.records import integrity_log_appeal, integrity_log_decision, integrity_log_incident
@@ -134,7 +135,7 @@ def _incident_decide(
         new_status = record.incident.status
         audit_record(
             actor=reviewer,
-            action=f"review.incident_{new_status}",
+            action=incident_decided_action(new_status),
             session=session,
             target=f"incident:{incident.pk}",
             reason=note,
@@ -210,7 +211,7 @@ def review_close(
         )
         audit_record(
             actor=reviewer,
-            action="review.closed",
+            action=AuditAction.REVIEW_CLOSED,
             session=session,
             target=f"session:{session.pk}",
             reason=note,
@@ -240,7 +241,7 @@ def appeal_submit(*, session: ExamSession, student: AbstractBaseUser, text: str)
             appeal = Appeal.objects.create(session=session, author=student, text=text)
             audit_record(
                 actor=student,
-                action="review.appeal_submitted",
+                action=AuditAction.REVIEW_APPEAL_SUBMITTED,
                 session=session,
                 target=f"appeal:{appeal.pk}",
                 detail={"length": len(text)},

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from exams.models import Course, Enrollment, Exam, ExamSession, Institution
 from lms.api.errors import ApiKeyInvalid, ApiKeyRevoked, CourseCodeTaken, EnrollmentSyncConflict
@@ -63,7 +64,7 @@ def api_key_create(
             created_by=created_by if created_by and created_by.is_authenticated else None,
         )
         audit_record(
-            actor=created_by, action="api_key.create", target=f"api_key:{key.pk}",
+            actor=created_by, action=AuditAction.API_KEY_CREATE, target=f"api_key:{key.pk}",
             detail={"institution": institution.slug, "prefix": prefix, "scopes": scopes},
         )
     return key, raw_key
@@ -77,7 +78,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
         )
         api_key.refresh_from_db()
         audit_record(
-            actor=actor, action="api_key.revoke", target=f"api_key:{api_key.pk}"
+            actor=actor, action=AuditAction.API_KEY_REVOKE, target=f"api_key:{api_key.pk}"
         )
     return api_key
 
@@ -117,7 +118,7 @@ def course_create(
         with transaction.atomic():
             course = Course.objects.create(institution=institution, code=code, title=title)
             audit_record(
-                actor=actor, action="course.create", course=course,
+                actor=actor, action=AuditAction.COURSE_CREATE, course=course,
                 target=f"course:{course.pk}", detail=_api_actor_detail(api_key),
             )
     except IntegrityError as exc:
@@ -134,7 +135,7 @@ def course_update(
     """Change a course's fields. Raises Django's ValidationError naming bad values."""
     return _update(
         obj=course, fields=fields, actor=actor, api_key=api_key, course=course,
-        action="course.update",
+        action=AuditAction.COURSE_UPDATE,
     )
 
 
@@ -148,7 +149,7 @@ def exam_create(
         exam.full_clean()
         exam.save()
         audit_record(
-            actor=actor, action="exam.create", course=course, target=f"exam:{exam.pk}",
+            actor=actor, action=AuditAction.EXAM_CREATE, course=course, target=f"exam:{exam.pk}",
             detail=_api_actor_detail(api_key),
         )
     return exam
@@ -160,13 +161,13 @@ def exam_update(
     """Change an exam's fields and policy. Raises Django's ValidationError like exam_create."""
     return _update(
         obj=exam, fields=fields, actor=actor, api_key=api_key, course=exam.course,
-        action="exam.update",
+        action=AuditAction.EXAM_UPDATE,
     )
 
 
 def _update(
     *, obj: Any, fields: Mapping[str, Any], actor: Actor, api_key: ApiKey | None,
-    course: Course, action: str,
+    course: Course, action: AuditAction,
 ) -> Any:
     with transaction.atomic():
         for name, value in fields.items():
@@ -197,7 +198,7 @@ def api_decrypt_record(
     with transaction.atomic():
         for session, record_ids in by_session.values():
             audit_record(
-                actor=actor, action="privacy.decrypt", session=session,
+                actor=actor, action=AuditAction.PRIVACY_DECRYPT, session=session,
                 target=f"session:{session.pk}",
                 detail={
                     **_api_actor_detail(api_key), "what": what, "records": record_ids,
@@ -306,7 +307,8 @@ def _enrollment_sync(
             created=created, updated=updated, removed=removed, unchanged=unchanged
         )
         audit_record(
-            actor=actor, action="enrollment.sync", course=course, target=f"course:{course.pk}",
+            actor=actor, action=AuditAction.ENROLLMENT_SYNC, course=course,
+            target=f"course:{course.pk}",
             detail={**_api_actor_detail(api_key), **result.__dict__},
         )
     return result
@@ -362,7 +364,8 @@ def webhook_delivery_refuse(*, delivery: WebhookDelivery, reason: str) -> Webhoo
             delivery=delivery, status_code=None, error=f"Refused: {reason}", give_up=True
         )
         audit_record(
-            actor=None, action="webhook.refused", target=f"webhook_delivery:{delivery.pk}",
+            actor=None, action=AuditAction.WEBHOOK_REFUSED,
+            target=f"webhook_delivery:{delivery.pk}",
             reason=reason, detail={"event": delivery.event, "endpoint": delivery.endpoint_id},
         )
     return delivery

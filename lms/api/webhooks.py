@@ -7,6 +7,7 @@ import json
 
 from django.db import transaction
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from exams.models import Enrollment, ExamSession
 from lms.api.services import EVENT_REVIEW_COMPLETED
@@ -70,7 +71,7 @@ def review_completed_notify(*, session: ExamSession) -> WebhookDelivery | None:
         )
         if created:
             audit_record(
-                actor=None, action="webhook.queue", session=session,
+                actor=None, action=AuditAction.WEBHOOK_QUEUE, session=session,
                 target=f"webhook_delivery:{delivery.pk}", detail={"event": delivery.event},
             )
             deliver_webhook.delay_on_commit(str(delivery.pk))

@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 from jwcrypto.jwk import JWK
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from exams import roles as role_groups
 from exams.models import Course, CourseStaff, Enrollment, Exam
@@ -42,7 +43,7 @@ def lti_registration_generate_keys(*, registration: LtiRegistration) -> LtiRegis
         registration.tool_key_id = key.thumbprint()
         registration.save()
         audit_record(
-            actor=None, action="lti.keys", target=f"lti_registration:{registration.pk}",
+            actor=None, action=AuditAction.LTI_KEYS, target=f"lti_registration:{registration.pk}",
             detail={"kid": registration.tool_key_id},
         )
     return registration
@@ -180,7 +181,7 @@ def lti_launch_provision(
                     f"{course}; ask the instructor to pick the exam again."
                 )
         audit_record(
-            actor=user, action="lti.launch", course=course,
+            actor=user, action=AuditAction.LTI_LAUNCH, course=course,
             target=f"lti_registration:{registration.pk}",
             detail={
                 "message_type": claims.get(f"{CLAIM}message_type"),

@@ -23,6 +23,7 @@ from pylti1p3.contrib.django import DjangoOIDCLogin
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.exception import LtiException, OIDCException
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from exams.models import Course, Exam
 from lms import permissions
@@ -87,7 +88,7 @@ def launch(request: HttpRequest) -> HttpResponse:
     try:
         claims = message_launch.get_launch_data()
     except (LtiException, KeyError, ValueError) as exc:
-        audit_record(actor=None, action="lti.launch.refused", reason=str(exc)[:500])
+        audit_record(actor=None, action=AuditAction.LTI_LAUNCH_REFUSED, reason=str(exc)[:500])
         return _refused(request, f"The launch was refused: {exc}")
     registration = tool_conf.row(claims["iss"], message_launch.get_client_id())
     try:
@@ -164,7 +165,8 @@ def _deep_link_response(
         return _refused(request, f"The exam could not be sent to the LMS: {exc}")
     del request.session[SESSION_KEY]
     audit_record(
-        actor=request.user, action="lti.deep_link", course=course, target=f"exam:{exam.pk}"
+        actor=request.user, action=AuditAction.LTI_DEEP_LINK, course=course,
+        target=f"exam:{exam.pk}",
     )
     return render(
         request, "lti/deep_link_return.html",

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from integrity import merkle
 from integrity.errors import IntegrityEntryRefused, IntegrityViolation
@@ -38,7 +39,9 @@ def editable_log(db):
 
 
 def test_audit_events_incidents_and_decisions_are_logged_in_order(session, reviewer):
-    audit_record(actor=reviewer, action="session.view", session=session, reason="Review")
+    audit_record(
+        actor=reviewer, action=AuditAction.SESSION_VIEW_REFUSED, session=session, reason="Review"
+    )
     incident = incident_create(
         session=session, kind=Incident.Kind.NO_FACE, started_at=timezone.now(), score=0.25,
         payload=b"ciphertext",
@@ -63,7 +66,10 @@ def test_audit_events_incidents_and_decisions_are_logged_in_order(session, revie
 
 
 def test_free_text_never_reaches_the_log(session, reviewer):
-    audit_record(actor=reviewer, action="session.view", session=session, reason="Secret reason")
+    audit_record(
+        actor=reviewer, action=AuditAction.SESSION_VIEW_REFUSED, session=session,
+        reason="Secret reason",
+    )
     incident = incident_create(
         session=session, kind=Incident.Kind.SPEECH, started_at=timezone.now(),
         payload=b"the student said hello",

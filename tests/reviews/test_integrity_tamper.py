@@ -19,6 +19,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from integrity import merkle
 from integrity.keys import active_key
@@ -65,7 +66,10 @@ def log(session, exam, other_student, reviewer, tmp_path) -> Log:
     for row in (session, other):  # the factory writes rows directly; log them as services do
         integrity_record_log(record_type="exam_session", record=row, change="created")
     for position in range(5):
-        audit_record(actor=reviewer, action="session.view", session=(session, other)[position % 2])
+        audit_record(
+            actor=reviewer, action=AuditAction.SESSION_VIEW_REFUSED,
+            session=(session, other)[position % 2],
+        )
     incident = incident_create(
         session=session, kind=Incident.Kind.LOOKING_AWAY, started_at=timezone.now(), score=0.9
     )
@@ -75,7 +79,10 @@ def log(session, exam, other_student, reviewer, tmp_path) -> Log:
     )
     assert integrity_checkpoint_create().tree_size == 10
     for position in range(6):
-        audit_record(actor=reviewer, action="session.view", session=(session, other)[position % 2])
+        audit_record(
+            actor=reviewer, action=AuditAction.SESSION_VIEW_REFUSED,
+            session=(session, other)[position % 2],
+        )
     assert integrity_checkpoint_create().tree_size == 16
     published = tmp_path / "published.json"
     call_command("integrity_checkpoint", "--output", str(published))
@@ -87,13 +94,13 @@ def log(session, exam, other_student, reviewer, tmp_path) -> Log:
 
 
 def edit_body(log: Log) -> int:
-    body = _row(3).body.replace("session.view", "session.open")
+    body = _row(3).body.replace("session.view.refused", "session.open.refused")
     _sql(f"UPDATE {LEAF} SET body = %s WHERE index = 3", [body])
     return 3
 
 
 def edit_body_and_rehash(log: Log) -> int:
-    body = _row(3).body.replace("session.view", "session.open")
+    body = _row(3).body.replace("session.view.refused", "session.open.refused")
     digest = merkle.leaf_hash(body.encode())
     _sql(f"UPDATE {LEAF} SET body = %s, leaf_hash = %s WHERE index = 3", [body, digest])
     return 3
@@ -101,7 +108,7 @@ def edit_body_and_rehash(log: Log) -> int:
 
 def edit_and_reseal_with_the_stolen_key(log: Log) -> int:
     """An insider with the signing key: only the signed checkpoint of 10 leaves catches it."""
-    body = _row(3).body.replace("session.view", "session.open")
+    body = _row(3).body.replace("session.view.refused", "session.open.refused")
     digest = merkle.leaf_hash(body.encode())
     mac = row_mac(active_key().mac_key, digest)
     _sql(f"UPDATE {LEAF} SET body = %s, leaf_hash = %s, mac = %s WHERE index = 3",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from privacy import crypto, keys
 from privacy.models import SessionKey
@@ -47,7 +48,7 @@ class Command(BaseCommand):
             .annotate(n=Count("pk"))
         )
         audit_record(
-            actor=None, action="privacy.keys.rotate",
+            actor=None, action=AuditAction.PRIVACY_KEYS_ROTATE,
             detail={"active_version": ring.active_version, "rewrapped": total,
                     "left_by_version": {str(k): v for k, v in left.items()}},
         )
